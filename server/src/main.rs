@@ -1,1 +1,207 @@
-fn main() {}
+//! `ringftpd`: parse the command line, then serve or manage users.
+
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+
+use clap::Parser;
+use ringftpd::cli::{self, Cli, Command};
+use ringftpd::config::{Config, ServeArgs};
+use ringftpd::data::PortAllocator;
+use ringftpd::jail::Jail;
+use ringftpd::server::{self, Shared};
+use ringftpd::users::UserDb;
+use ringftpd::uring;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::User { action }) => ExitCode::from(u8::try_from(cli::run_user(&action)).unwrap_or(2)),
+        Some(Command::Serve(args)) => serve(&args),
+        None => serve(&cli.serve),
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ringftpd: {msg}");
+    ExitCode::from(2)
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    init_logging();
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = uring::probe() {
+        return fail(e);
+    }
+    match cli::bootstrap_users(&config.users_file) {
+        Ok(Some((name, password))) => {
+            // Printed once, on the terminal, never logged.
+            println!(
+                "ringftpd: created user '{name}' with password '{password}' in {}\n\
+                 ringftpd: change it with: ringftpd user passwd {name} --users {}",
+                config.users_file.display(),
+                config.users_file.display()
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return fail(e),
+    }
+    let users = match UserDb::load(&config.users_file) {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    let root = match Jail::open(&config.root) {
+        Ok(j) => j,
+        Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),
+    };
+    raise_nofile_limit();
+    let listeners = match server::bind_all(&config.listen, config.workers) {
+        Ok(l) => l,
+        Err(e) => {
+            let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+            return fail(format!("cannot listen on {}: {e}", addrs.join(", ")));
+        }
+    };
+    if let Some(first) = listeners.first() {
+        for l in first {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!("listening on {addr}");
+            }
+        }
+    }
+    tracing::info!(
+        root = %config.root.display(),
+        workers = config.workers,
+        max_clients = config.max_clients,
+        "serving"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ports = PortAllocator::new(config.passive_ports.as_ref().map(|r| (*r.start(), *r.end())));
+    let users_file = config.users_file.clone();
+    let shared = Arc::new(Shared {
+        config,
+        users: RwLock::new(Arc::new(users)),
+        root,
+        ports,
+        sessions: Default::default(),
+        shutdown: stop_rx,
+    });
+    if let Err(e) = block_signals() {
+        return fail(format!("cannot set up signal handling: {e}"));
+    }
+    let mut handles = Vec::new();
+    for (id, ls) in listeners.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let h = std::thread::Builder::new()
+            .name(format!("ringftpd-w{id}"))
+            .spawn(move || server::run_worker(id, ls, shared));
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => return fail(format!("cannot start worker thread: {e}")),
+        }
+    }
+    let signals_shared = Arc::clone(&shared);
+    let _ = std::thread::Builder::new()
+        .name("ringftpd-signals".into())
+        .spawn(move || wait_signals(&signals_shared, &users_file, &stop_tx));
+    let mut code = ExitCode::SUCCESS;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "worker failed");
+                code = ExitCode::FAILURE;
+            }
+            Err(_) => code = ExitCode::FAILURE,
+        }
+    }
+    tracing::info!("stopped");
+    code
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RINGFTPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Thousands of sessions need thousands of descriptors: take the hard limit.
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+/// Blocks the signals in this thread before workers start, so every thread
+/// inherits the mask and only `wait_signals` receives them.
+fn block_signals() -> std::io::Result<()> {
+    let set = signal_set();
+    // SAFETY: valid sigset pointer; the old mask is not needed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// SIGINT/SIGTERM: stop accepting, tell sessions (421), let them finish; a
+/// second one exits at once. SIGHUP: reload the users file.
+fn wait_signals(shared: &Shared, users_file: &std::path::Path, stop: &tokio::sync::watch::Sender<bool>) {
+    let set = signal_set();
+    let mut stopping = false;
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: valid sigset and out pointer.
+        let rc = unsafe { libc::sigwait(&set, &mut sig) };
+        if rc != 0 {
+            continue;
+        }
+        match sig {
+            libc::SIGHUP => match UserDb::load(users_file) {
+                Ok(db) => {
+                    if let Ok(mut g) = shared.users.write() {
+                        *g = Arc::new(db);
+                    }
+                    tracing::info!("users file reloaded");
+                }
+                Err(e) => tracing::error!(error = %e, "users file not reloaded"),
+            },
+            _ if stopping => {
+                tracing::warn!("second signal: exiting now");
+                std::process::exit(130);
+            }
+            _ => {
+                tracing::info!("shutting down");
+                stopping = true;
+                let _ = stop.send(true);
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! FEAT (RFC 2389 3): the extensions this server supports, one per line,
+//! each line starting with a space. MLST lists its facts, active ones starred
+//! (RFC 3659 7.8).
+
+use ringftp_proto::listing::FactSet;
+use ringftp_proto::reply::Reply;
+
+pub fn run(facts: &FactSet) -> Reply {
+    let lines = vec![
+        "Features:".to_string(),
+        " AVBL".to_string(),
+        " EPRT".to_string(),
+        " EPSV".to_string(),
+        " MDTM".to_string(),
+        " MFMT".to_string(),
+        format!(" MLST {}", facts.feat_line()),
+        " PASV".to_string(),
+        " REST STREAM".to_string(),
+        " SIZE".to_string(),
+        " TVFS".to_string(),
+        " UTF8".to_string(),
+        "End".to_string(),
+    ];
+    Reply::multi(211, lines)
+}

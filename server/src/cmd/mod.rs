@@ -1,0 +1,214 @@
+//! One FTP verb per file. `dispatch` is the only place that maps a parsed
+//! `proto::Command` to its handler; each handler takes just the fields it needs.
+//!
+//! Before login only USER PASS AUTH FEAT SYST QUIT HELP NOOP OPTS (and the
+//! harmless ACCT, REIN) are accepted; everything else gets 530.
+
+use std::net::SocketAddr;
+
+use ringftp_proto::command::Command;
+use ringftp_proto::path;
+use ringftp_proto::reply::Reply;
+
+use crate::control::Control;
+use crate::jail::{FsError, Jail};
+use crate::server::Shared;
+use crate::session::{Login, Session, State};
+
+mod abor;
+mod acct;
+mod allo;
+mod appe;
+mod auth;
+mod avbl;
+mod cdup;
+mod cwd;
+mod dele;
+mod epsv;
+mod feat;
+mod help;
+mod list;
+mod mdtm;
+mod mfmt;
+mod mkd;
+mod mlsd;
+mod mlst;
+mod mode;
+mod nlst;
+mod noop;
+mod opts;
+mod pass;
+mod pasv;
+mod port;
+mod pwd;
+mod quit;
+mod rein;
+mod rest;
+mod retr;
+mod rmd;
+mod rnfr;
+mod rnto;
+mod site;
+mod size;
+mod stat;
+mod stor;
+mod stou;
+mod stru;
+mod syst;
+mod type_;
+mod user;
+
+pub(crate) mod xfer;
+
+/// What a logged-in command handler may touch.
+pub struct Ctx<'a> {
+    pub ctl: &'a mut Control,
+    pub login: &'a mut Login,
+    pub shared: &'a Shared,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub facts: &'a ringftp_proto::listing::FactSet,
+}
+
+impl Ctx<'_> {
+    /// Normalises a client path against the current directory.
+    pub fn resolve(&self, arg: &str) -> Result<String, Reply> {
+        path::normalize(&self.login.cwd, arg).map_err(|e| Reply::new(501, format!("{arg}: {e}")))
+    }
+
+    /// 550 for read-only users, checked before any write.
+    pub fn deny_write(&self) -> Option<Reply> {
+        self.login
+            .read_only
+            .then(|| Reply::new(550, "Permission denied: this account is read-only."))
+    }
+}
+
+/// Runs a blocking jail operation on the blocking pool, so a slow disk or a
+/// huge directory never stalls the ring thread and its other sessions.
+pub async fn fs<T, F>(jail: &Jail, f: F) -> Result<T, FsError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Jail) -> Result<T, FsError> + Send + 'static,
+{
+    let jail = jail.clone();
+    match tokio::task::spawn_blocking(move || f(&jail)).await {
+        Ok(r) => r,
+        Err(e) => Err(FsError::Other(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// The one mapping from a filesystem error to an FTP reply.
+pub fn fs_reply(shown: &str, e: &FsError) -> Reply {
+    match e {
+        FsError::NoSpace => Reply::new(452, format!("{shown}: {}", e.message())),
+        _ => Reply::new(550, format!("{shown}: {}", e.message())),
+    }
+}
+
+fn rel(abs: &str) -> String {
+    path::to_relative(abs).to_string()
+}
+
+pub async fn dispatch(s: &mut Session, cmd: Command) {
+    let reply = match cmd {
+        Command::User(name) => user::run(s, name),
+        Command::Pass(pw) => pass::run(s, pw).await,
+        Command::Acct(_) => acct::run(),
+        Command::Quit => quit::run(s),
+        Command::Noop => noop::run(),
+        Command::Syst => syst::run(),
+        Command::Feat => feat::run(&s.facts),
+        Command::Help(topic) => help::run(topic),
+        Command::Opts(arg) => opts::run(&mut s.facts, arg),
+        Command::Auth(mech) => auth::run(&mech),
+        Command::Rein => rein::run(s),
+        other => {
+            let State::LoggedIn(login) = &mut s.state else {
+                s.reply(Reply::new(530, "Please login with USER and PASS.")).await;
+                return;
+            };
+            let mut ctx = Ctx {
+                ctl: &mut s.ctl,
+                login,
+                shared: &s.shared,
+                peer: s.peer,
+                local: s.local,
+                facts: &s.facts,
+            };
+            logged_in(&mut ctx, other).await
+        }
+    };
+    s.reply(reply).await;
+}
+
+async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command) -> Reply {
+    // A REST offset is for the next transfer; commands that only set up that
+    // transfer (PASV, TYPE, ...) may come between, anything else cancels it.
+    let keeps_rest = matches!(
+        cmd,
+        Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+            | Command::Type(_)
+            | Command::Mode(_)
+            | Command::Stru(_)
+            | Command::Noop
+            | Command::Rest(_)
+    );
+    let rest = if keeps_rest {
+        ctx.login.rest
+    } else {
+        std::mem::take(&mut ctx.login.rest)
+    };
+    // RNTO must directly follow RNFR.
+    let rnfr = ctx.login.rnfr.take();
+    match cmd {
+        Command::Pwd => pwd::run(ctx),
+        Command::Cwd(p) => cwd::run(ctx, &p).await,
+        Command::Cdup => cdup::run(ctx).await,
+        Command::Mkd(p) => mkd::run(ctx, &p).await,
+        Command::Rmd(p) => rmd::run(ctx, &p).await,
+        Command::Dele(p) => dele::run(ctx, &p).await,
+        Command::Rnfr(p) => rnfr::run(ctx, &p).await,
+        Command::Rnto(p) => rnto::run(ctx, rnfr, &p).await,
+        Command::Type(t) => type_::run(ctx, t),
+        Command::Mode(m) => mode::run(m),
+        Command::Stru(s) => stru::run(s),
+        Command::Pasv => pasv::run(ctx),
+        Command::Epsv(arg) => epsv::run(ctx, arg),
+        Command::Port(addr) => port::run_port(ctx, addr),
+        Command::Eprt(addr) => port::run_eprt(ctx, addr),
+        Command::List(p) => list::run(ctx, p.as_deref()).await,
+        Command::Nlst(p) => nlst::run(ctx, p.as_deref()).await,
+        Command::Mlsd(p) => mlsd::run(ctx, p.as_deref()).await,
+        Command::Mlst(p) => mlst::run(ctx, p.as_deref()).await,
+        Command::Stat(p) => stat::run(ctx, p.as_deref()).await,
+        Command::Retr(p) => retr::run(ctx, &p, rest).await,
+        Command::Stor(p) => stor::run(ctx, &p, rest, false).await,
+        Command::Appe(p) => appe::run(ctx, &p).await,
+        Command::Stou(p) => stou::run(ctx, p.as_deref()).await,
+        Command::Rest(n) => rest::run(ctx, n),
+        Command::Size(p) => size::run(ctx, &p).await,
+        Command::Mdtm(p) => mdtm::run(ctx, &p).await,
+        Command::Mfmt { mtime, path } => mfmt::run(ctx, mtime, &path).await,
+        Command::Abor => abor::run(ctx),
+        Command::Allo(_) => allo::run(),
+        Command::Site(site) => site::run(ctx, site).await,
+        Command::Avbl(p) => avbl::run(ctx, p.as_deref()).await,
+        Command::Pbsz(_) | Command::Prot(_) => Reply::new(503, "PBSZ and PROT need AUTH TLS first."),
+        // Handled before login checks in `dispatch`.
+        Command::User(_)
+        | Command::Pass(_)
+        | Command::Acct(_)
+        | Command::Quit
+        | Command::Noop
+        | Command::Syst
+        | Command::Feat
+        | Command::Help(_)
+        | Command::Opts(_)
+        | Command::Auth(_)
+        | Command::Rein => Reply::new(503, "Bad sequence of commands."),
+    }
+}

@@ -1,0 +1,55 @@
+//! PASS (RFC 959 4.1.1), with the brakes of RFC 2577 section 5: a failed
+//! password is answered only after a delay (a timer on this session, so no
+//! other session waits), and the connection is closed after
+//! `max_login_failures` failures. argon2 runs on the blocking pool.
+
+use ringftp_proto::command::Password;
+use ringftp_proto::reply::Reply;
+
+use crate::cmd::fs;
+use crate::session::{Login, Session, State};
+
+pub async fn run(s: &mut Session, pw: Password) -> Reply {
+    let user = match std::mem::replace(&mut s.state, State::AwaitUser) {
+        State::AwaitPass { user } => user,
+        State::LoggedIn(login) => {
+            s.state = State::LoggedIn(login);
+            return Reply::new(230, "Already logged in.");
+        }
+        State::AwaitUser => return Reply::new(503, "Login with USER first."),
+    };
+    let db = s.shared.users();
+    let name = user.clone();
+    let checked = tokio::task::spawn_blocking(move || db.verify(&name, pw.expose()))
+        .await
+        .ok()
+        .flatten();
+    let Some(account) = checked else {
+        return failed(s, &user).await;
+    };
+    let home = account.home.clone().unwrap_or_else(|| ".".to_string());
+    let jail = match fs(&s.shared.root, move |root| root.sub(&home)).await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "home directory unusable");
+            return Reply::new(530, "Login incorrect: home directory is not available.");
+        }
+    };
+    tracing::info!(user = %user, peer = %s.peer, "logged in");
+    s.failures = 0;
+    s.state = State::LoggedIn(Box::new(Login::new(user, jail, account.read_only)));
+    Reply::new(230, "Login successful.")
+}
+
+async fn failed(s: &mut Session, user: &str) -> Reply {
+    let cfg = &s.shared.config;
+    s.failures += 1;
+    tracing::info!(user = %user, peer = %s.peer, failures = s.failures, "login failed");
+    tokio::time::sleep(cfg.login_fail_delay).await;
+    if s.failures >= cfg.max_login_failures {
+        let _ = s.ctl.send(&Reply::new(530, "Login incorrect.")).await;
+        s.closing = true;
+        return Reply::new(421, "Too many failed logins, closing control connection.");
+    }
+    Reply::new(530, "Login incorrect.")
+}

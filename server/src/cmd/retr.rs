@@ -1,0 +1,65 @@
+//! RETR (RFC 959 4.1.3): send a file. After REST n (RFC 3659 5) it starts at
+//! byte n. TYPE I is spliced from the file to the socket inside the kernel;
+//! TYPE A converts LF to CRLF.
+
+use std::rc::Rc;
+
+use ringftp_proto::command::TransferType;
+use ringftp_proto::path;
+use ringftp_proto::reply::Reply;
+
+use super::{fs, fs_reply, rel, xfer, Ctx};
+use crate::transfer;
+
+pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
+    let abs = match ctx.resolve(arg) {
+        Ok(p) => p,
+        Err(r) => {
+            xfer::discard(ctx);
+            return r;
+        }
+    };
+    let r = rel(&abs);
+    let (file, meta) = match fs(&ctx.login.jail, move |j| j.open_read(&r)).await {
+        Ok(v) => v,
+        Err(e) => {
+            xfer::discard(ctx);
+            return fs_reply(arg, &e);
+        }
+    };
+    if rest > meta.size {
+        xfer::discard(ctx);
+        return Reply::new(554, format!("Restart offset {rest} is beyond the file size {}.", meta.size));
+    }
+    let conn = match xfer::open(ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let ascii = ctx.login.ty == TransferType::Ascii;
+    let name = path::file_name(&abs).unwrap_or("file");
+    let opening = format!(
+        "Opening {} mode data connection for {name} ({} bytes).",
+        if ascii { "ASCII" } else { "BINARY" },
+        meta.size - rest
+    );
+    if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
+        return Reply::new(426, "Connection closed; transfer aborted.");
+    }
+    let stall = ctx.shared.config.data_timeout;
+    let file = Rc::new(file);
+    let outcome = xfer::watch(ctx, &conn, transfer::send_file(&conn, file, rest, ascii, stall)).await;
+    match outcome {
+        xfer::Outcome::Done(n) => {
+            tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "sent");
+            conn.finish();
+            drop(conn);
+            Reply::new(226, "Transfer complete.")
+        }
+        xfer::Outcome::Failed(e) => {
+            tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "send failed");
+            conn.abort();
+            xfer::failure_reply(&e)
+        }
+        xfer::Outcome::Aborted => xfer::abort_replies(ctx).await,
+    }
+}

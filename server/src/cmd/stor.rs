@@ -1,0 +1,120 @@
+//! STOR (RFC 959 4.1.3): receive a file, replacing any existing one. The
+//! rule that keeps uploads from losing data (docs/edge-cases.md, "Uploads"):
+//! - over an existing file, data goes to a temporary file in the same
+//!   directory, renamed into place only when the upload completes, so a failed
+//!   upload leaves the old file intact;
+//! - a new file is written under its own name, so an interrupted upload can be
+//!   resumed with REST + STOR or APPE;
+//! - after REST n, writing starts at byte n of the existing file (resume).
+//!
+//! TYPE I is spliced from the socket into the file inside the kernel.
+
+use std::rc::Rc;
+
+use ringftp_proto::command::TransferType;
+use ringftp_proto::reply::Reply;
+
+use super::{fs, fs_reply, rel, xfer, Ctx};
+use crate::jail::UploadMode;
+use crate::transfer;
+
+pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64, append: bool) -> Reply {
+    let mode = if append {
+        UploadMode::Append
+    } else if rest > 0 {
+        UploadMode::Resume(rest)
+    } else {
+        UploadMode::Replace
+    };
+    receive(ctx, arg, mode, None).await
+}
+
+/// Receives into `arg` with the given mode; `unique` is STOU's 150 text.
+pub async fn receive(ctx: &mut Ctx<'_>, arg: &str, mode: UploadMode, unique: Option<String>) -> Reply {
+    if let Some(r) = ctx.deny_write() {
+        xfer::discard(ctx);
+        return r;
+    }
+    let abs = match ctx.resolve(arg) {
+        Ok(p) => p,
+        Err(r) => {
+            xfer::discard(ctx);
+            return r;
+        }
+    };
+    let r = rel(&abs);
+    let upload = match fs(&ctx.login.jail, move |j| j.create_upload(&r, mode)).await {
+        Ok(u) => u,
+        Err(e) => {
+            xfer::discard(ctx);
+            return fs_reply(arg, &e);
+        }
+    };
+    let conn = match xfer::open(ctx).await {
+        Ok(c) => c,
+        Err(reply) => {
+            let _ = fs(&ctx.login.jail, move |_| {
+                upload.abort();
+                Ok(())
+            })
+            .await;
+            return reply;
+        }
+    };
+    let opening = unique.unwrap_or_else(|| "Ok to send data.".to_string());
+    if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
+        conn.abort();
+        let _ = fs(&ctx.login.jail, move |_| {
+            upload.abort();
+            Ok(())
+        })
+        .await;
+        return Reply::new(426, "Connection closed; transfer aborted.");
+    }
+    let ascii = ctx.login.ty == TransferType::Ascii;
+    let stall = ctx.shared.config.data_timeout;
+    let file = match upload.file().try_clone() {
+        Ok(f) => Rc::new(f),
+        Err(e) => {
+            conn.abort();
+            let _ = fs(&ctx.login.jail, move |_| {
+                upload.abort();
+                Ok(())
+            })
+            .await;
+            return Reply::new(451, format!("Local error: {e}."));
+        }
+    };
+    let offset = upload.offset();
+    let outcome = xfer::watch(ctx, &conn, transfer::receive_file(&conn, file, offset, ascii, stall)).await;
+    match outcome {
+        xfer::Outcome::Done(n) => {
+            drop(conn);
+            match fs(&ctx.login.jail, move |_| upload.commit()).await {
+                Ok(()) => {
+                    tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "received");
+                    Reply::new(226, "Transfer complete.")
+                }
+                Err(e) => fs_reply(arg, &e),
+            }
+        }
+        xfer::Outcome::Failed(e) => {
+            tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "receive failed");
+            conn.abort();
+            let _ = fs(&ctx.login.jail, move |_| {
+                upload.abort();
+                Ok(())
+            })
+            .await;
+            xfer::failure_reply(&e)
+        }
+        xfer::Outcome::Aborted => {
+            let _ = fs(&ctx.login.jail, move |_| {
+                upload.abort();
+                Ok(())
+            })
+            .await;
+            xfer::abort_replies(ctx).await
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The shape every data transfer shares: open the data connection (425 when it
+//! cannot), send 150, run the transfer while watching the control connection
+//! for ABOR, then the final reply.
+//!
+//! RFC 959 4.1.3: ABOR during a transfer is answered 426 (transfer aborted)
+//! and then 226 (ABOR done); the session stays usable. Any other command that
+//! arrives mid-transfer waits until the transfer ends.
+
+use std::future::Future;
+
+use ringftp_proto::reply::Reply;
+
+use super::Ctx;
+use crate::control::Input;
+use crate::data::{self, DataConn, DataPlan};
+use crate::transfer::TransferError;
+
+pub enum Outcome<T> {
+    Done(T),
+    Failed(TransferError),
+    Aborted,
+}
+
+/// Opens the data connection set up by PASV/EPSV/PORT/EPRT.
+pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
+    let plan = std::mem::take(&mut ctx.login.data);
+    if matches!(plan, DataPlan::None) {
+        return Err(Reply::new(425, "Use PORT, PASV, EPRT or EPSV first."));
+    }
+    data::open(plan, ctx.peer.ip(), ctx.shared.config.data_timeout)
+        .await
+        .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))
+}
+
+/// Drops a pending data plan when a transfer command fails before it starts,
+/// so a stale passive listener does not linger.
+pub fn discard(ctx: &mut Ctx<'_>) {
+    ctx.login.data = DataPlan::None;
+}
+
+/// Runs `transfer` while reading the control connection for ABOR.
+pub async fn watch<T>(
+    ctx: &mut Ctx<'_>,
+    conn: &DataConn,
+    transfer: impl Future<Output = Result<T, TransferError>>,
+) -> Outcome<T> {
+    let mut transfer = std::pin::pin!(transfer);
+    loop {
+        tokio::select! {
+            r = &mut transfer => {
+                return match r {
+                    Ok(v) => Outcome::Done(v),
+                    Err(e) => Outcome::Failed(e),
+                };
+            }
+            input = ctx.ctl.next() => {
+                match input {
+                    Ok(Input::Line(line)) if is_abor(&line) => {
+                        conn.abort();
+                        return Outcome::Aborted;
+                    }
+                    Ok(Input::Line(line)) => {
+                        // Served after the transfer; stop reading until then.
+                        ctx.ctl.defer(line);
+                        return match transfer.await {
+                            Ok(v) => Outcome::Done(v),
+                            Err(e) => Outcome::Failed(e),
+                        };
+                    }
+                    Ok(Input::Eof) | Err(_) => {
+                        // The client is gone: no one to report to.
+                        conn.abort();
+                        return Outcome::Aborted;
+                    }
+                    Ok(Input::TooLong) | Ok(Input::NotUtf8) => continue,
+                }
+            }
+        }
+    }
+}
+
+fn is_abor(line: &str) -> bool {
+    line.trim().eq_ignore_ascii_case("ABOR")
+}
+
+/// Sends 426 for an aborted transfer; the caller's 226 follows.
+pub async fn abort_replies(ctx: &mut Ctx<'_>) -> Reply {
+    let _ = ctx
+        .ctl
+        .send(&Reply::new(426, "Connection closed; transfer aborted."))
+        .await;
+    Reply::new(226, "ABOR command successful.")
+}
+
+/// The reply for a transfer that failed on its own.
+pub fn failure_reply(e: &TransferError) -> Reply {
+    match e {
+        TransferError::Network(err) => Reply::new(426, format!("Connection closed; transfer aborted: {err}.")),
+        TransferError::Local(_) if e.is_no_space() => {
+            Reply::new(452, "Insufficient storage space; transfer aborted.")
+        }
+        TransferError::Local(err) => Reply::new(451, format!("Local error; transfer aborted: {err}.")),
+    }
+}

@@ -1,0 +1,28 @@
+//! ringftpd: an FTP server for Linux on io_uring.
+//!
+//! # Layout
+//! - `cli`: the command line (clap): `serve` and `user add|del|list|passwd`.
+//! - `config`: defaults < TOML file < flags, validated into `Config`.
+//! - `users`: the users file (TOML, argon2id PHC strings) and password checks.
+//! - `jail`: every filesystem operation, beneath a root directory handle with
+//!   `openat2(RESOLVE_BENEATH)`.
+//! - `uring`: the io_uring probe and the splice operation tokio-uring lacks.
+//! - `server`: listeners (SO_REUSEPORT, one per worker), worker threads each
+//!   with its own ring, shutdown.
+//! - `session`: one control connection: login state machine and command loop.
+//! - `control`: bounded, cancel-safe line reads and reply writes.
+//! - `data`: passive listeners and active connections, with RFC 2577 checks.
+//! - `transfer`: RETR/STOR byte movers: splice for TYPE I, buffered TYPE A.
+//! - `cmd`: one file per FTP verb, and the dispatcher.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod control;
+pub mod data;
+pub mod jail;
+pub mod server;
+pub mod session;
+pub mod transfer;
+pub mod uring;
+pub mod users;

@@ -1,0 +1,145 @@
+//! Listeners, worker threads and shutdown.
+//!
+//! One worker thread per CPU, each with its own tokio-uring runtime (its own
+//! ring) and its own SO_REUSEPORT listener per address, so the kernel spreads
+//! connections across workers and no lock sits on the accept path. Everything a
+//! session needs from outside its worker is in `Shared`.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+use tokio_uring::net::TcpListener;
+
+use crate::config::Config;
+use crate::data::PortAllocator;
+use crate::jail::Jail;
+use crate::session;
+use crate::users::UserDb;
+
+/// State shared by all workers. Read-mostly; no lock is held across an await.
+pub struct Shared {
+    pub config: Config,
+    pub users: RwLock<Arc<UserDb>>,
+    pub root: Jail,
+    pub ports: PortAllocator,
+    pub sessions: AtomicUsize,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn users(&self) -> Arc<UserDb> {
+        match self.users.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+/// Counts a session for `max_clients` while it lives.
+pub struct SessionSlot<'a>(&'a AtomicUsize);
+
+impl<'a> SessionSlot<'a> {
+    pub fn try_take(counter: &'a AtomicUsize, max: usize) -> Option<SessionSlot<'a>> {
+        let prev = counter.fetch_add(1, Ordering::AcqRel);
+        if prev >= max {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(SessionSlot(counter))
+    }
+}
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Binds one SO_REUSEPORT listener per worker for each address. With port 0
+/// the first bind picks the port and the others reuse it.
+pub fn bind_all(addrs: &[SocketAddr], workers: usize) -> io::Result<Vec<Vec<StdListener>>> {
+    let mut per_worker: Vec<Vec<StdListener>> = (0..workers).map(|_| Vec::new()).collect();
+    for &addr in addrs {
+        let mut addr = addr;
+        for slot in per_worker.iter_mut() {
+            let l = bind_reuseport(addr)?;
+            addr = l.local_addr()?;
+            slot.push(l);
+        }
+    }
+    Ok(per_worker)
+}
+
+fn bind_reuseport(addr: SocketAddr) -> io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_cloexec(true)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        // "[::]:21" serves IPv4 too, as operators expect.
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// Runs one worker until shutdown: accepts on its listeners and runs each
+/// session as a task on this thread's ring.
+pub fn run_worker(id: usize, listeners: Vec<StdListener>, shared: Arc<Shared>) -> io::Result<()> {
+    let mut builder = tokio_uring::builder();
+    builder.entries(4096);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.start(async move {
+            let mut accepts = Vec::new();
+            for l in listeners {
+                let shared = Arc::clone(&shared);
+                accepts.push(tokio_uring::spawn(accept_loop(id, TcpListener::from_std(l), shared)));
+            }
+            for a in accepts {
+                let _ = a.await;
+            }
+            // Let sessions finish their goodbyes.
+            let mut waited = 0;
+            while shared.sessions.load(Ordering::Acquire) > 0 && waited < 50 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                waited += 1;
+            }
+        })
+    }));
+    result.map_err(|_| io::Error::other(format!("worker {id} panicked")))
+}
+
+async fn accept_loop(worker: usize, listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    let fd = listener.as_raw_fd();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|&s| s) => {
+                // Completes the accept still in flight in the ring.
+                // SAFETY: `fd` belongs to `listener`, which is still alive.
+                unsafe { libc::shutdown(fd, libc::SHUT_RDWR); }
+                break;
+            }
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let shared = Arc::clone(&shared);
+                tokio_uring::spawn(async move {
+                    session::run(stream, peer, shared).await;
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(worker, error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

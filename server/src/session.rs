@@ -1,0 +1,169 @@
+//! One client's control connection: the login state machine and the command loop.
+//!
+//! The session owns its state (no locks): `State` moves from `AwaitUser` to
+//! `AwaitPass` to `LoggedIn` by value. Commands are parsed by `proto`, and
+//! `cmd::dispatch` runs each verb from its own file.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringftp_proto::command::{Command, TransferType};
+use ringftp_proto::listing::FactSet;
+use ringftp_proto::reply::Reply;
+use tokio_uring::net::TcpStream;
+
+use crate::cmd;
+use crate::control::{Control, Input};
+use crate::data::DataPlan;
+use crate::jail::Jail;
+use crate::server::{SessionSlot, Shared};
+
+pub enum State {
+    AwaitUser,
+    AwaitPass { user: String },
+    LoggedIn(Box<Login>),
+}
+
+/// Everything a logged-in session carries.
+pub struct Login {
+    pub user: String,
+    pub jail: Jail,
+    pub read_only: bool,
+    /// Absolute virtual path, normalised ("/" is the user's root).
+    pub cwd: String,
+    pub ty: TransferType,
+    /// Offset set by REST for the next RETR/STOR.
+    pub rest: u64,
+    /// Source set by RNFR for the next RNTO.
+    pub rnfr: Option<String>,
+    pub data: DataPlan,
+    /// After EPSV ALL only EPSV may set up data connections (RFC 2428 4).
+    pub epsv_all: bool,
+}
+
+impl Login {
+    pub fn new(user: String, jail: Jail, read_only: bool) -> Login {
+        Login {
+            user,
+            jail,
+            read_only,
+            cwd: "/".to_string(),
+            ty: TransferType::Ascii,
+            rest: 0,
+            rnfr: None,
+            data: DataPlan::None,
+            epsv_all: false,
+        }
+    }
+}
+
+pub struct Session {
+    pub ctl: Control,
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub state: State,
+    pub failures: u32,
+    pub closing: bool,
+    /// MLST/MLSD facts chosen with OPTS MLST.
+    pub facts: FactSet,
+}
+
+impl Session {
+    /// Sends a reply; a failed write ends the session.
+    pub async fn reply(&mut self, reply: Reply) {
+        if self.ctl.send(&reply).await.is_err() {
+            self.closing = true;
+        }
+    }
+}
+
+/// Runs a session until the client quits, times out or the server stops.
+pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let cfg = &shared.config;
+    let Some(_slot) = SessionSlot::try_take(&shared.sessions, cfg.max_clients) else {
+        let ctl = Control::new(stream, Duration::from_secs(5));
+        let _ = ctl.send(&Reply::new(421, "Too many users connected, try again later.")).await;
+        ctl.shutdown();
+        return;
+    };
+    let local = local_addr(&stream).unwrap_or(peer);
+    let ctl = Control::new(stream, cfg.idle_timeout);
+    let mut s = Session {
+        ctl,
+        shared: Arc::clone(&shared),
+        peer,
+        local,
+        state: State::AwaitUser,
+        failures: 0,
+        closing: false,
+        facts: FactSet::default_set(),
+    };
+    tracing::debug!(%peer, "connected");
+    s.reply(Reply::new(220, cfg.banner.clone())).await;
+    let login_deadline = tokio::time::Instant::now() + cfg.login_timeout;
+    let mut shutdown = shared.shutdown.clone();
+    while !s.closing {
+        let limit = match s.state {
+            State::LoggedIn(_) => tokio::time::Instant::now() + cfg.idle_timeout,
+            _ => login_deadline,
+        };
+        let input = tokio::select! {
+            r = tokio::time::timeout_at(limit, s.ctl.next()) => r,
+            _ = shutdown.wait_for(|&v| v) => {
+                s.reply(Reply::new(421, "Server shutting down, closing control connection.")).await;
+                break;
+            }
+        };
+        let input = match input {
+            Err(_) => {
+                let secs = match s.state {
+                    State::LoggedIn(_) => cfg.idle_timeout.as_secs(),
+                    _ => cfg.login_timeout.as_secs(),
+                };
+                s.reply(Reply::new(421, format!("Timeout ({secs} seconds): closing control connection.")))
+                    .await;
+                break;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "control connection error");
+                break;
+            }
+            Ok(Ok(input)) => input,
+        };
+        match input {
+            Input::Eof => break,
+            Input::TooLong => s.reply(Reply::new(500, "Command line too long.")).await,
+            Input::NotUtf8 => s.reply(Reply::new(500, "Command is not valid UTF-8.")).await,
+            Input::Line(line) => match Command::parse(&line) {
+                Ok(cmd) => {
+                    tracing::debug!(%peer, verb = cmd.verb(), "command");
+                    cmd::dispatch(&mut s, cmd).await;
+                }
+                Err(e) => {
+                    let code = e.reply_code();
+                    s.reply(Reply::new(code, format!("{e}"))).await;
+                }
+            },
+        }
+    }
+    s.ctl.shutdown();
+    tracing::debug!(%peer, "disconnected");
+}
+
+fn local_addr(stream: &TcpStream) -> Option<SocketAddr> {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    // SAFETY: sockaddr_storage is plain data; getsockname fills at most `len` bytes.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: valid pointers to storage and its length for a socket fd we own.
+    let rc = unsafe { libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getsockname succeeded, so storage holds a valid address of `len` bytes.
+    let addr = unsafe { socket2::SockAddr::new(storage, len) };
+    addr.as_socket()
+}
