@@ -139,7 +139,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             Input::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
                     tracing::debug!(%peer, verb = cmd.verb(), "command");
-                    cmd::dispatch(&mut s, cmd).await;
+                    // Boxed: the session's own future stays small while idle;
+                    // only a running command pays for its state.
+                    Box::pin(cmd::dispatch(&mut s, cmd)).await;
                 }
                 Err(e) => {
                     let code = e.reply_code();
