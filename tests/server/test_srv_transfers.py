@@ -404,7 +404,7 @@ def test_aborted_replace_keeps_old_file(ftp, workdir):
     ftp.sock.sendall(b"ABOR\r\n")
     first = ftp.getline()
     codes = [first[:3]]
-    if first.startswith("426") or first.startswith("451"):
+    if first.startswith(("426", "451")):
         codes.append(ftp.getline()[:3])
     conn.close()
     assert codes[-1] in ("226", "225"), codes
