@@ -421,7 +421,7 @@ def test_control_from_127_0_0_2_gets_its_own_address(server):
     code, text = r.cmd(f"PORT 127,0,0,2,{peer_port_args(p)}")
     assert code == 200, text
     r.send("RETR /hello.txt")
-    conn, addr = lsock.accept()
+    conn, _ = lsock.accept()
     assert r.reply()[0] == 150
     data = b""
     while chunk := conn.recv(65536):
