@@ -355,7 +355,7 @@ def test_pasv_refuses_other_ip_and_waits_for_peer(server, workdir):
     assert stolen == b""
     real = socket.create_connection(("127.0.0.1", port), timeout=10)
     code, text = r.reply()
-    assert code == 150, text
+    assert code in (125, 150), text
     data = b""
     while chunk := real.recv(65536):
         data += chunk
@@ -398,7 +398,7 @@ def test_epsv_refuses_other_ip(server, workdir):
     assert result.get("stolen") == b"", result
     assert "TimeoutError" not in result.get("err", ""), result
     real = socket.create_connection(("127.0.0.1", port), timeout=10)
-    assert r.reply()[0] == 150
+    assert r.reply()[0] in (125, 150)
     data = b""
     while chunk := real.recv(65536):
         data += chunk
@@ -422,7 +422,7 @@ def test_control_from_127_0_0_2_gets_its_own_address(server):
     assert code == 200, text
     r.send("RETR /hello.txt")
     conn, _ = lsock.accept()
-    assert r.reply()[0] == 150
+    assert r.reply()[0] in (125, 150)
     data = b""
     while chunk := conn.recv(65536):
         data += chunk
