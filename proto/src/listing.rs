@@ -635,6 +635,8 @@ pub fn parse_mlsx(line: &str) -> Result<FileInfo, ListingError> {
         name: name.to_owned(),
         ..FileInfo::default()
     };
+    // proftpd sends unix.owner=<uid> and unix.ownername=<name>; the name wins.
+    let (mut owner_name, mut group_name) = (None, None);
     for fact in facts.split(';').filter(|f| !f.is_empty()) {
         let Some((key, value)) = fact.split_once('=') else {
             continue;
@@ -663,33 +665,27 @@ pub fn parse_mlsx(line: &str) -> Result<FileInfo, ListingError> {
                 let m = u32::from_str_radix(value, 8).map_err(|_| bad())?;
                 info.mode = m & 0o7777;
             }
-            "unix.owner" | "unix.ownername" => {
-                if key == "unix.owner" || info.owner.is_empty() || info.owner.parse::<u32>().is_ok()
-                {
-                    if let Ok(uid) = value.parse() {
-                        info.uid = Some(uid);
-                    }
-                    if key == "unix.ownername" || info.owner.is_empty() {
-                        info.owner = value.to_owned();
-                    }
-                }
+            "unix.owner" => {
+                info.uid = value.parse().ok().or(info.uid);
+                info.owner = value.to_owned();
             }
-            "unix.group" | "unix.groupname" => {
-                if key == "unix.group" || info.group.is_empty() || info.group.parse::<u32>().is_ok()
-                {
-                    if let Ok(gid) = value.parse() {
-                        info.gid = Some(gid);
-                    }
-                    if key == "unix.groupname" || info.group.is_empty() {
-                        info.group = value.to_owned();
-                    }
-                }
+            "unix.group" => {
+                info.gid = value.parse().ok().or(info.gid);
+                info.group = value.to_owned();
             }
+            "unix.ownername" => owner_name = Some(value),
+            "unix.groupname" => group_name = Some(value),
             "unix.uid" => info.uid = Some(value.parse().map_err(|_| bad())?),
             "unix.gid" => info.gid = Some(value.parse().map_err(|_| bad())?),
             "unix.nlink" => info.nlink = value.parse().map_err(|_| bad())?,
             _ => {}
         }
+    }
+    if let Some(n) = owner_name {
+        info.owner = n.to_owned();
+    }
+    if let Some(n) = group_name {
+        info.group = n.to_owned();
     }
     Ok(info)
 }
@@ -870,8 +866,9 @@ mod tests {
                 mtime: 0,
                 ..file("epoch")
             },
+            // Dates shown with a year have no time of day.
             FileInfo {
-                mtime: T - 3 * 365 * 86_400,
+                mtime: to_unix(2020, 11, 23, 0, 0, 0).unwrap(),
                 ..file("old file")
             },
             FileInfo {

@@ -317,7 +317,7 @@ mod tests {
         let (r, n) = parse_reply(wire).unwrap().unwrap();
         assert_eq!(r.code, 150);
         assert!(r.is_preliminary());
-        assert_eq!(r.lines, vec!["Opening", "data", "here"]);
+        assert_eq!(r.lines, vec!["Opening", " data", "here"]);
         let (r2, n2) = parse_reply(&wire[n..]).unwrap().unwrap();
         assert_eq!(r2, Reply::new(226, "Done"));
         assert_eq!(n + n2, wire.len());
