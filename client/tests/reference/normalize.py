@@ -48,7 +48,9 @@ import os
 import re
 import sys
 
-ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>78DEHM])")
+ANSI = re.compile(
+    r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=>78DEHM])"
+)
 LONG = re.compile(
     r"^(?P<mode>[-dlcbps][-rwxsStT]{9}[.+@]?)(?P<sp1>\s+)(?P<nlink>\S+)"
     r"(?P<sp2>\s+)(?P<owner>\S+)(?P<sp3>\s+)(?P<group>\S+)(?P<sp4>\s+)"
@@ -88,9 +90,7 @@ def _long(line: str) -> str:
     name = g["rest"][1:]
     size = g["size"]
     date = g["date"]
-    sftp_layout = (
-        f"{g['mode']} {g['nlink']:>4} {g['owner']:<8} {g['group']:<8} {size:>8} {date} {name}"
-    )
+    sftp_layout = f"{g['mode']} {g['nlink']:>4} {g['owner']:<8} {g['group']:<8} {size:>8} {date} {name}"
     is_dir = g["mode"].startswith("d")
     if line == sftp_layout:
         if is_dir:

@@ -24,11 +24,19 @@ PROMPT = "sftp> "
 TIMEOUT = 60
 
 
-def run(scenario: str, argv: list[str], out) -> int:
+def run(scenario: str, argv: list[str], out, cwd=None, env=None) -> int:
+    """Types SCENARIO's lines into ``argv`` run on a pty; the transcript goes
+    to ``out`` (a text stream); returns the exit status."""
     with open(scenario, encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
     child = pexpect.spawn(
-        argv[0], argv[1:], encoding="utf-8", timeout=TIMEOUT, dimensions=(24, 80)
+        argv[0],
+        argv[1:],
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(24, 80),
+        cwd=cwd,
+        env=env,
     )
     child.logfile_read = out
     try:

@@ -29,6 +29,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=${REF_OUT:-$HERE}   # where NAME.out/NAME.tree go (tests set it to a temp dir)
 SCEN=$(cd "$HERE/../scenarios" && pwd)
 SSHD=${SSHD:-/usr/sbin/sshd}
 SFTP=${SFTP:-sftp}
@@ -153,9 +154,9 @@ for file in "${files[@]}"; do
         ;;
     esac
     set -e
-    python3 "$HERE/normalize.py" "${NORM_ARGS[@]}" --exit "$rc" --doc "${streams[@]}" >"$HERE/$name.out"
-    python3 "$HERE/normalize.py" --tree "$R" "$L" >"$HERE/$name.tree"
-    if [[ -n ${KEEP_RAW:-} ]]; then cp "$raw".* "$HERE/"; fi
+    python3 "$HERE/normalize.py" "${NORM_ARGS[@]}" --exit "$rc" --doc "${streams[@]}" >"$OUT/$name.out"
+    python3 "$HERE/normalize.py" --tree "$R" "$L" >"$OUT/$name.tree"
+    if [[ -n ${KEEP_RAW:-} ]]; then cp "$raw".* "$OUT/"; fi
     echo "recorded $name (exit $rc)"
 done
 
