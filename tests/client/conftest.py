@@ -3,6 +3,10 @@ clientharness.py (binaries, fixture trees, private ringftpd and vsftpd)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from clientharness import (
     Client,
@@ -16,8 +20,13 @@ from clientharness import (
 
 
 @pytest.fixture
-def fixture_trees(tmp_path) -> Fixture:
-    return make_fixture(tmp_path / "fx")
+def fixture_trees() -> Fixture:
+    # Not under tmp_path: pytest's temp dirs are 0700, and vsftpd's local
+    # user must be able to reach its home.
+    base = Path(tempfile.mkdtemp(prefix="ringftp-cli-"))
+    base.chmod(0o755)
+    yield make_fixture(base / "fx")
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
