@@ -193,14 +193,14 @@ fn id_text(name: &str, id: Option<u32>) -> String {
 
 /// One `LIST` line like GNU `ls -l` and vsftpd, without CRLF:
 /// `"-rw-r--r--    1 alice    alice        1234 Nov 23 22:53 name"`. The date shows `HH:MM`
-/// within six months before `now` (and up to an hour after), else `"Mon dd  YYYY"`. Symlinks end
+/// within six months before `now` (never for future times), else `"Mon dd  YYYY"`. Symlinks end
 /// in `"name -> target"`. UTC.
 pub fn format_list_line(info: &FileInfo, now: i64) -> String {
     let t = datetime(info.mtime);
     let mon = month_abbr(t.month());
     let day = t.day();
-    let recent =
-        info.mtime > now.saturating_sub(SIX_MONTHS) && info.mtime <= now.saturating_add(3600);
+    // GNU ls, vsftpd and OpenSSH sftp all show the year for future times.
+    let recent = info.mtime > now.saturating_sub(SIX_MONTHS) && info.mtime <= now;
     let date = if recent {
         format!("{mon} {day:02} {:02}:{:02}", t.hour(), t.minute())
     } else {
