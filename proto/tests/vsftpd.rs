@@ -3,6 +3,8 @@
 //! addresses, 257 paths, MDTM values and LIST lines must parse with this crate. Our own
 //! `format_list_line` must print exactly what vsftpd prints for the same files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
