@@ -49,6 +49,16 @@ def clean(text: str) -> str:
     return normalize.normalize(text)
 
 
+def closing_lines(lines: list[str]) -> None:
+    """What sftp prints when its transport is gone (recorded from sftp 9.2 over
+    a pty): "\\rConnection closed.  " from its SIGCHLD handler, then possibly
+    its fatal "Connection closed". The issue requires the first; the second is
+    accepted, nothing else."""
+    assert lines, "nothing after the failure"
+    assert lines[0].rstrip() == "Connection closed.", lines
+    assert lines[1:] in ([], ["Connection closed"]), lines
+
+
 # --- start and login ------------------------------------------------------
 
 
@@ -69,8 +79,9 @@ def test_password_prompt_then_connected(client):
 
 
 def test_wrong_password_three_times(client):
-    """As ssh with NumberOfPasswordPrompts=3: 'please try again' before the
-    second and third prompts, then the final denial, 'Connection closed.', 255."""
+    """As ssh with NumberOfPasswordPrompts=3 (checked against sftp 9.2 and
+    sshd): 'Permission denied, please try again.' before the second and third
+    prompts (twice in all), then the final denial, 'Connection closed.', 255."""
     child = client.spawn(client.dest, netrc=False)
     prompt = f"{client.server.user}@127.0.0.1's password: "
     for attempt in range(3):
@@ -84,10 +95,10 @@ def test_wrong_password_three_times(client):
         child.sendline(f"wrong-{attempt}")
     child.expect(pexpect.EOF)
     tail = clean(child.before).strip().splitlines()
-    assert tail == [
-        f"{client.server.user}@127.0.0.1: Permission denied (password).",
-        "Connection closed.",
-    ], tail
+    assert (
+        tail[0] == f"{client.server.user}@127.0.0.1: Permission denied (password)."
+    ), tail
+    closing_lines(tail[1:])
     child.close()
     assert child.exitstatus == 255
     assert "wrong-" not in child.before
@@ -110,18 +121,20 @@ def test_wrong_then_right_password(client):
 def test_refused_port(client):
     port = free_port()  # bound then closed: nothing listens there
     proc = client.run(client.dest, port=port, netrc=True, timeout=30)
-    lines = proc.stderr.decode().strip().splitlines()
+    lines = clean(proc.stderr.decode()).strip().splitlines()
     assert proc.returncode == 255
-    assert len(lines) == 2, lines
-    assert "Connection refused" in lines[0], lines
-    assert lines[1] == "Connection closed."
+    # sftp: "ssh: connect to host 127.0.0.1 port N: Connection refused"
+    assert lines and lines[0].endswith("Connection refused"), lines
+    closing_lines(lines[1:])
     assert proc.stdout == b""
 
 
 def test_refused_port_on_a_terminal(client):
     child = client.spawn(client.dest, port=free_port())
     finish(child, 255)
-    assert clean(child.before).strip().endswith("Connection closed.")
+    lines = clean(child.before).strip().splitlines()
+    assert lines and lines[0].endswith("Connection refused"), lines
+    closing_lines(lines[1:])
 
 
 def test_netrc_skips_the_prompt(client):
