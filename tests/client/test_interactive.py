@@ -229,7 +229,9 @@ def test_quiet_flag_hides_the_meter(client):
     assert "Connected to" not in child.before
     child.sendline("get big.bin")
     child.expect_exact(PROMPT)
+    # sftp -q (checked with 9.2): no meter and no "Fetching" line either.
     assert "%" not in child.before
+    assert "Fetching" not in child.before
     child.sendeof()
     finish(child, 0)
     assert sha256(client.fx.local / "big.bin") == sha256(client.fx.remote / "big.bin")
