@@ -348,4 +348,50 @@ mod tests {
         ));
         assert!(matches!(parse_eprt(""), Err(AddrError::BadDelimiter)));
     }
+
+    /// Random text (LCG) into every parser never panics; what parses formats back to itself.
+    #[test]
+    fn fuzz_parsers() {
+        let mut state: u64 = 777;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let pieces = [
+            "|",
+            "1",
+            "2",
+            "255",
+            "256",
+            ",",
+            "(",
+            ")",
+            ":",
+            "::1",
+            ".",
+            "127.0.0.1",
+            "65535",
+            "0",
+            "#",
+            " ",
+        ];
+        for _ in 0..50_000 {
+            let n = next() % 12;
+            let s: String = (0..n).map(|_| pieces[next() % pieces.len()]).collect();
+            if let Ok(a) = parse_port(&s) {
+                assert_eq!(parse_port(&format_port(a)), Ok(a));
+            }
+            if let Ok(a) = parse_eprt(&s) {
+                assert_eq!(parse_eprt(&format_eprt(a)), Ok(a));
+            }
+            if let Ok(a) = parse_pasv(&s) {
+                assert_eq!(parse_pasv(&format_pasv(a)), Ok(a));
+            }
+            if let Ok(p) = parse_epsv(&s) {
+                assert_eq!(parse_epsv(&format_epsv(p)), Ok(p));
+            }
+        }
+    }
 }

@@ -237,10 +237,10 @@ impl Command {
     /// `None`; a required one gives [`ParseError::MissingArgument`]. Verbs without arguments ignore
     /// any text after them.
     ///
-    /// `LIST`, `NLST`, `STAT` and `MLSD`: leading option words (`-a`, `-l`, `-la`, `-aL`, ...: a `-`
-    /// followed by ASCII letters) are removed, because clients send `ls` options there
-    /// (`LIST -la dir` is `List(Some("dir"))`, `LIST -a` is `List(None)`). A file whose name looks
-    /// like such an option cannot be listed by that name; name it `./-a` instead.
+    /// `LIST`, `NLST`, `STAT` and `MLSD`: leading option words (`-a`, `-l`, `-la`, `-aL`, `-1`, ...:
+    /// a `-` followed by ASCII letters or digits) are removed, because clients send `ls` options
+    /// there (`LIST -la dir` is `List(Some("dir"))`, `LIST -a` is `List(None)`). A file whose name
+    /// looks like such an option cannot be listed by that name; name it `./-a` instead.
     ///
     /// `MFMT YYYYMMDDHHMMSS[.sss] path` becomes unix seconds (UTC).
     pub fn parse(line: &str) -> Result<Command, ParseError> {
@@ -474,7 +474,7 @@ fn list_path(arg: Option<&str>) -> Option<String> {
         let word_end = rest.find(' ').unwrap_or(rest.len());
         let word = rest.get(..word_end).unwrap_or_default();
         let is_option = word.strip_prefix('-').is_some_and(|flags| {
-            !flags.is_empty() && flags.bytes().all(|b| b.is_ascii_alphabetic())
+            !flags.is_empty() && flags.bytes().all(|b| b.is_ascii_alphanumeric())
         });
         if !is_option {
             break;
@@ -894,7 +894,10 @@ mod tests {
         assert_eq!(p("MLSD -a"), Ok(Command::Mlsd(None)));
         // Not options: a lone dash, a dash with digits, a path.
         assert_eq!(p("LIST -"), Ok(Command::List(Some("-".into()))));
-        assert_eq!(p("LIST -1x"), Ok(Command::List(Some("-1x".into()))));
+        assert_eq!(p("LIST -1"), Ok(Command::List(None)));
+        assert_eq!(p("LIST -1 d"), Ok(Command::List(Some("d".into()))));
+        assert_eq!(p("LIST --"), Ok(Command::List(Some("--".into()))));
+        assert_eq!(p("LIST -é"), Ok(Command::List(Some("-é".into()))));
         assert_eq!(p("LIST ./-a"), Ok(Command::List(Some("./-a".into()))));
         assert_eq!(p("LIST dir -la"), Ok(Command::List(Some("dir -la".into()))));
     }

@@ -4,7 +4,7 @@
 //! a clock (except [`listing::parse_list_line`], which reads the wall clock to date "HH:MM" entries).
 //!
 //! # Layout
-//! - [`line`]: framing of the control connection (CRLF or bare LF, length cap, Telnet IAC stripping).
+//! - [`line`](mod@line): framing of the control connection (CRLF or bare LF, length cap, Telnet IAC stripping).
 //! - [`command`]: the one verb table: [`command::Command::parse`] for the server, `encode` for the client.
 //! - [`reply`]: replies as values ([`reply::Reply`]), their encoding and an incremental parser.
 //! - [`addr`]: data-connection addresses: PASV/PORT (RFC 959) and EPSV/EPRT (RFC 2428).
