@@ -1,0 +1,642 @@
+//! The server's settings: built-in defaults, then a TOML file (`--config`), then flags.
+//!
+//! The TOML keys mirror the long flags with underscores:
+//!
+//! ```toml
+//! listen = ["0.0.0.0:21", "[::]:21"]
+//! root = "/srv/ftp"            # relative paths are relative to this file's directory
+//! users = "/etc/ringftpd/users.toml"
+//! passive_ports = "50000-50100"
+//! passive_address = "203.0.113.7"
+//! workers = 2
+//! max_clients = 10000
+//! max_per_ip = 0               # 0 = unlimited
+//! idle_timeout = 300           # seconds
+//! login_timeout = 60
+//! data_timeout = 60
+//! login_fail_delay = 2
+//! max_login_failures = 3
+//! banner = "ringftpd ready"
+//! umask = "022"                # octal, as a string or a TOML integer (0o022)
+//! ```
+//!
+//! Unknown keys are an error, so a typo never goes unnoticed.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the server needs to know to run; see [`Config::from_args`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Control-connection listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// The served directory.
+    pub root: PathBuf,
+    pub users_file: PathBuf,
+    /// `None`: the kernel picks ephemeral ports for passive listeners.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Address announced in PASV replies (NAT); default: the control connection's local one.
+    pub passive_address: Option<Ipv4Addr>,
+    pub workers: usize,
+    pub max_clients: usize,
+    /// 0 = unlimited.
+    pub max_per_ip: usize,
+    pub idle_timeout: Duration,
+    /// Time allowed to complete USER/PASS.
+    pub login_timeout: Duration,
+    /// Waiting for a data connection, and the longest stall of a transfer.
+    pub data_timeout: Duration,
+    pub login_fail_delay: Duration,
+    pub max_login_failures: u32,
+    pub banner: String,
+    pub umask: u32,
+}
+
+/// The `serve` flags (also the flags of a bare `ringftpd`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Read settings from this TOML file (flags override it)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen on ADDR:PORT; repeat for several [default: 0.0.0.0:21 as root, else 0.0.0.0:2121]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+    /// Serve this directory [default: /srv/ftp as root, else the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The users file [default: /etc/ringftpd/users.toml as root, else ~/.config/ringftpd/users.toml]
+    #[arg(long, value_name = "FILE", env = "RINGFTPD_USERS")]
+    pub users: Option<PathBuf>,
+    /// Passive data ports, e.g. 50000-50100 [default: ephemeral ports chosen by the kernel]
+    #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// IPv4 address announced in PASV replies, for NAT [default: the control connection's]
+    #[arg(long, value_name = "IP")]
+    pub passive_address: Option<Ipv4Addr>,
+    /// Worker threads, each with its own io_uring [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Most sessions at once [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// Most sessions from one IP address, 0 = unlimited [default: 0]
+    #[arg(long, value_name = "N")]
+    pub max_per_ip: Option<usize>,
+    /// Close sessions idle this long [default: 300]
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Time allowed to log in [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub login_timeout: Option<u64>,
+    /// Wait this long for a data connection or a stalled transfer [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub data_timeout: Option<u64>,
+    /// Delay before answering a failed login [default: 2]
+    #[arg(long, value_name = "SECS")]
+    pub login_fail_delay: Option<u64>,
+    /// Close the connection after this many failed logins [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_login_failures: Option<u32>,
+    /// Text of the 220 greeting [default: "ringftpd ready"]
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+    /// File creation mask, octal [default: 022]
+    #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
+    pub umask: Option<u32>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
+    #[arg(long, value_name = "LEVEL", env = "RINGFTPD_LOG")]
+    pub log: Option<String>,
+}
+
+/// Why the settings are unusable; each message is one line naming the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("root directory {}: {message}", path.display())]
+    Root { path: PathBuf, message: String },
+    #[error("invalid {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// `LO-HI` with `1024 <= LO <= HI` (also the clap parser of `--passive-ports`).
+pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| format!("'{s}' is not LO-HI, e.g. 50000-50100"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("'{}' is not a port number (1024-65535)", p.trim()))
+    };
+    let (lo, hi) = (port(lo)?, port(hi)?);
+    if lo < 1024 {
+        return Err(format!("{lo}-{hi}: ports below 1024 are not allowed"));
+    }
+    if lo > hi {
+        return Err(format!("{lo}-{hi}: the first port is above the last"));
+    }
+    Ok(lo..=hi)
+}
+
+/// An octal mask such as `022` or `0o027` (also the clap parser of `--umask`).
+pub fn parse_umask(s: &str) -> Result<u32, String> {
+    let digits = s.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("'{s}' is not an octal mask between 000 and 777")),
+    }
+}
+
+fn euid_is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The default served directory as root.
+pub const SYSTEM_ROOT: &str = "/srv/ftp";
+
+/// The default users file: `/etc/ringftpd/users.toml` as root, else
+/// `$XDG_CONFIG_HOME/ringftpd/users.toml` (or `~/.config/ringftpd/users.toml`).
+pub fn default_users_file() -> PathBuf {
+    if euid_is_root() {
+        return PathBuf::from("/etc/ringftpd/users.toml");
+    }
+    let env_dir = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let base = env_dir("XDG_CONFIG_HOME")
+        .or_else(|| env_dir("HOME").map(|h| h.join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    base.join("ringftpd").join("users.toml")
+}
+
+/// The TOML file; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<Listen>,
+    root: Option<PathBuf>,
+    users: Option<PathBuf>,
+    passive_ports: Option<String>,
+    passive_address: Option<Ipv4Addr>,
+    workers: Option<usize>,
+    max_clients: Option<usize>,
+    max_per_ip: Option<usize>,
+    idle_timeout: Option<u64>,
+    login_timeout: Option<u64>,
+    data_timeout: Option<u64>,
+    login_fail_delay: Option<u64>,
+    max_login_failures: Option<u32>,
+    banner: Option<String>,
+    umask: Option<Umask>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Listen {
+    One(SocketAddr),
+    Many(Vec<SocketAddr>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Umask {
+    Int(u32),
+    Text(String),
+}
+
+impl FileConfig {
+    fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            // toml's Display is a multi-line snippet; keep one line with the line number.
+            let line = e
+                .span()
+                .map(|s| text.get(..s.start).unwrap_or("").lines().count().max(1));
+            let message = e.message().trim().replace('\n', " ");
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(l) => format!("line {l}: {message}"),
+                    None => message,
+                },
+            }
+        })
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults, unvalidated (the root is not checked or created).
+    fn default() -> Config {
+        let root = euid_is_root();
+        let port = if root { 21 } else { 2121 };
+        Config {
+            listen: vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))],
+            root: if root {
+                PathBuf::from(SYSTEM_ROOT)
+            } else {
+                std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+            },
+            users_file: default_users_file(),
+            passive_ports: None,
+            passive_address: None,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_clients: 10_000,
+            max_per_ip: 0,
+            idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
+            data_timeout: Duration::from_secs(60),
+            login_fail_delay: Duration::from_secs(2),
+            max_login_failures: 3,
+            banner: "ringftpd ready".to_string(),
+            umask: 0o022,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by the `--config` file, overridden by flags; then validated.
+    /// The default root `/srv/ftp` is created (0755) when it is missing; any other root
+    /// must be an existing directory.
+    pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let mut root_given = false;
+        if let Some(path) = &args.config {
+            let f = FileConfig::load(path)?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            let rel = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+            if let Some(l) = f.listen {
+                c.listen = match l {
+                    Listen::One(a) => vec![a],
+                    Listen::Many(v) => v,
+                };
+            }
+            if let Some(r) = f.root {
+                c.root = rel(r);
+                root_given = true;
+            }
+            if let Some(u) = f.users {
+                c.users_file = rel(u);
+            }
+            if let Some(p) = f.passive_ports {
+                c.passive_ports =
+                    Some(parse_port_range(&p).map_err(|m| invalid("passive_ports", m))?);
+            }
+            set(&mut c.passive_address, f.passive_address.map(Some));
+            set(&mut c.workers, f.workers);
+            set(&mut c.max_clients, f.max_clients);
+            set(&mut c.max_per_ip, f.max_per_ip);
+            set(&mut c.idle_timeout, f.idle_timeout.map(Duration::from_secs));
+            set(
+                &mut c.login_timeout,
+                f.login_timeout.map(Duration::from_secs),
+            );
+            set(&mut c.data_timeout, f.data_timeout.map(Duration::from_secs));
+            set(
+                &mut c.login_fail_delay,
+                f.login_fail_delay.map(Duration::from_secs),
+            );
+            set(&mut c.max_login_failures, f.max_login_failures);
+            set(&mut c.banner, f.banner);
+            if let Some(u) = f.umask {
+                c.umask = match u {
+                    Umask::Int(m) if m <= 0o777 => m,
+                    Umask::Int(m) => return Err(invalid("umask", format!("{m:o} is above 777"))),
+                    Umask::Text(t) => parse_umask(&t).map_err(|m| invalid("umask", m))?,
+                };
+            }
+        }
+        if !args.listen.is_empty() {
+            c.listen = args.listen.clone();
+        }
+        if let Some(r) = &args.root {
+            c.root = r.clone();
+            root_given = true;
+        }
+        set(&mut c.users_file, args.users.clone());
+        set(&mut c.passive_ports, args.passive_ports.clone().map(Some));
+        set(&mut c.passive_address, args.passive_address.map(Some));
+        set(&mut c.workers, args.workers);
+        set(&mut c.max_clients, args.max_clients);
+        set(&mut c.max_per_ip, args.max_per_ip);
+        set(
+            &mut c.idle_timeout,
+            args.idle_timeout.map(Duration::from_secs),
+        );
+        set(
+            &mut c.login_timeout,
+            args.login_timeout.map(Duration::from_secs),
+        );
+        set(
+            &mut c.data_timeout,
+            args.data_timeout.map(Duration::from_secs),
+        );
+        set(
+            &mut c.login_fail_delay,
+            args.login_fail_delay.map(Duration::from_secs),
+        );
+        set(&mut c.max_login_failures, args.max_login_failures);
+        set(&mut c.banner, args.banner.clone());
+        set(&mut c.umask, args.umask);
+        c.validate(root_given)?;
+        Ok(c)
+    }
+
+    fn validate(&mut self, root_given: bool) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Err(invalid("listen", "no address to listen on"));
+        }
+        if let Some(r) = &self.passive_ports {
+            let text = format!("{}-{}", r.start(), r.end());
+            parse_port_range(&text).map_err(|m| invalid("passive_ports", m))?;
+        }
+        if self.workers == 0 {
+            return Err(invalid("workers", "must be at least 1"));
+        }
+        if self.max_clients == 0 {
+            return Err(invalid("max_clients", "must be at least 1"));
+        }
+        for (key, d) in [
+            ("idle_timeout", self.idle_timeout),
+            ("login_timeout", self.login_timeout),
+            ("data_timeout", self.data_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be more than 0 seconds"));
+            }
+        }
+        if self.max_login_failures == 0 {
+            return Err(invalid("max_login_failures", "must be at least 1"));
+        }
+        if self.banner.contains(['\r', '\n', '\0']) {
+            return Err(invalid("banner", "must be a single line"));
+        }
+        if self.umask > 0o777 {
+            return Err(invalid("umask", format!("{:o} is above 777", self.umask)));
+        }
+        let root_err = |message: String| ConfigError::Root {
+            path: self.root.clone(),
+            message,
+        };
+        match std::fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(root_err("not a directory".to_string())),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && !root_given
+                    && self.root == Path::new(SYSTEM_ROOT) =>
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&self.root)
+                    .map_err(|e| root_err(format!("cannot create it: {e}")))?;
+            }
+            Err(e) => return Err(root_err(e.to_string())),
+        }
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dirs {
+        tmp: tempfile::TempDir,
+    }
+
+    impl Dirs {
+        fn new() -> Dirs {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir(tmp.path().join("from_file")).unwrap();
+            std::fs::create_dir(tmp.path().join("from_flag")).unwrap();
+            Dirs { tmp }
+        }
+        fn path(&self, p: &str) -> PathBuf {
+            self.tmp.path().join(p)
+        }
+        fn config(&self, text: &str) -> PathBuf {
+            let p = self.path("ringftpd.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+        fn args(&self) -> ServeArgs {
+            ServeArgs {
+                root: Some(self.path("from_flag")),
+                ..ServeArgs::default()
+            }
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let d = Dirs::new();
+        let c = Config::from_args(&d.args()).unwrap();
+        let port = if euid_is_root() { 21 } else { 2121 };
+        assert_eq!(c.listen, vec![SocketAddr::from(([0, 0, 0, 0], port))]);
+        assert_eq!(c.root, d.path("from_flag"));
+        assert_eq!(c.users_file, default_users_file());
+        assert_eq!(c.passive_ports, None);
+        assert!(c.workers >= 1);
+        assert_eq!(c.max_clients, 10_000);
+        assert_eq!(c.max_per_ip, 0);
+        assert_eq!(c.idle_timeout, Duration::from_secs(300));
+        assert_eq!(c.login_timeout, Duration::from_secs(60));
+        assert_eq!(c.data_timeout, Duration::from_secs(60));
+        assert_eq!(c.login_fail_delay, Duration::from_secs(2));
+        assert_eq!(c.max_login_failures, 3);
+        assert_eq!(c.banner, "ringftpd ready");
+        assert_eq!(c.umask, 0o022);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_flags_override_file() {
+        let d = Dirs::new();
+        let file = d.config(
+            r#"
+listen = ["127.0.0.1:2200", "[::1]:2201"]
+root = "from_file"
+users = "/tmp/u.toml"
+passive_ports = "50000-50100"
+passive_address = "203.0.113.7"
+workers = 3
+max_clients = 50
+max_per_ip = 4
+idle_timeout = 7
+login_timeout = 8
+data_timeout = 9
+login_fail_delay = 0
+max_login_failures = 5
+banner = "hello there"
+umask = 0o027
+"#,
+        );
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        };
+        let c = Config::from_args(&args).unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.listen[1], "[::1]:2201".parse().unwrap());
+        assert_eq!(c.root, d.path("from_file"), "relative to the config file");
+        assert_eq!(c.users_file, PathBuf::from("/tmp/u.toml"));
+        assert_eq!(c.passive_ports, Some(50000..=50100));
+        assert_eq!(c.passive_address, Some(Ipv4Addr::new(203, 0, 113, 7)));
+        assert_eq!((c.workers, c.max_clients, c.max_per_ip), (3, 50, 4));
+        assert_eq!(c.idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.login_timeout, Duration::from_secs(8));
+        assert_eq!(c.data_timeout, Duration::from_secs(9));
+        assert_eq!(c.login_fail_delay, Duration::ZERO);
+        assert_eq!(c.max_login_failures, 5);
+        assert_eq!(c.banner, "hello there");
+        assert_eq!(c.umask, 0o027);
+
+        let args = ServeArgs {
+            config: Some(file),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            root: Some(d.path("from_flag")),
+            users: Some(PathBuf::from("/tmp/flag.toml")),
+            passive_ports: Some(60000..=60001),
+            workers: Some(1),
+            idle_timeout: Some(1),
+            banner: Some("flag".into()),
+            umask: Some(0o077),
+            ..ServeArgs::default()
+        };
+        let c = Config::from_args(&args).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert_eq!(c.root, d.path("from_flag"));
+        assert_eq!(c.users_file, PathBuf::from("/tmp/flag.toml"));
+        assert_eq!(c.passive_ports, Some(60000..=60001));
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.idle_timeout, Duration::from_secs(1));
+        assert_eq!(c.banner, "flag");
+        assert_eq!(c.umask, 0o077);
+        // not overridden: still from the file
+        assert_eq!(c.max_clients, 50);
+        assert_eq!(c.login_timeout, Duration::from_secs(8));
+    }
+
+    fn err_of(d: &Dirs, toml: &str) -> String {
+        let args = ServeArgs {
+            config: Some(d.config(toml)),
+            ..d.args()
+        };
+        let e = Config::from_args(&args).unwrap_err().to_string();
+        assert!(!e.contains('\n'), "one line: {e}");
+        e
+    }
+
+    #[test]
+    fn file_errors() {
+        let d = Dirs::new();
+        let cases = [
+            ("idle_timout = 3\n", "unknown field `idle_timout`"),
+            ("workers = \"two\"\n", "line 1"),
+            ("\n\nworkers = 0\n", "invalid workers"),
+            ("idle_timeout = 0\n", "invalid idle_timeout"),
+            ("login_timeout = 0\n", "invalid login_timeout"),
+            ("data_timeout = 0\n", "invalid data_timeout"),
+            ("passive_ports = \"100-200\"\n", "below 1024"),
+            ("passive_ports = \"3000-2000\"\n", "above the last"),
+            ("passive_ports = \"3000\"\n", "LO-HI"),
+            ("listen = [\"nowhere\"]\n", "ringftpd.toml"),
+            ("listen = []\n", "no address"),
+            ("banner = \"a\\r\\nb\"\n", "single line"),
+            ("umask = \"999\"\n", "octal"),
+            ("max_login_failures = 0\n", "max_login_failures"),
+        ];
+        for (text, needle) in cases {
+            let e = err_of(&d, text);
+            assert!(e.contains(needle), "{text:?}: {e:?} lacks {needle:?}");
+        }
+        let missing = ServeArgs {
+            config: Some(d.path("nope.toml")),
+            ..d.args()
+        };
+        let e = Config::from_args(&missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot read config file") && e.contains("nope.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn flag_errors_and_root_checks() {
+        let d = Dirs::new();
+        let bad = |args: ServeArgs| Config::from_args(&args).unwrap_err().to_string();
+        let e = bad(ServeArgs {
+            workers: Some(0),
+            ..d.args()
+        });
+        assert_eq!(e, "invalid workers: must be at least 1");
+        let e = bad(ServeArgs {
+            data_timeout: Some(0),
+            ..d.args()
+        });
+        assert!(e.contains("data_timeout"), "{e}");
+        let e = bad(ServeArgs {
+            passive_ports: Some(RangeInclusive::new(2000, 1500)),
+            ..d.args()
+        });
+        assert!(e.contains("passive_ports"), "{e}");
+        let e = bad(ServeArgs {
+            root: Some(d.path("missing")),
+            ..d.args()
+        });
+        assert!(
+            e.starts_with("root directory") && e.contains("No such file"),
+            "{e}"
+        );
+        assert!(!d.path("missing").exists(), "a given root is never created");
+        std::fs::write(d.path("file"), b"x").unwrap();
+        let e = bad(ServeArgs {
+            root: Some(d.path("file")),
+            ..d.args()
+        });
+        assert!(e.ends_with("not a directory"), "{e}");
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_port_range("50000-50100"), Ok(50000..=50100));
+        assert_eq!(parse_port_range("1024-1024"), Ok(1024..=1024));
+        assert!(parse_port_range("1023-2000").is_err());
+        assert!(parse_port_range("2000-70000").is_err());
+        assert!(parse_port_range("a-b").is_err());
+        assert_eq!(parse_umask("022"), Ok(0o022));
+        assert_eq!(parse_umask("0o077"), Ok(0o077));
+        assert_eq!(parse_umask("0"), Ok(0));
+        assert!(parse_umask("8").is_err());
+        assert!(parse_umask("1000").is_err());
+    }
+}
