@@ -3,8 +3,8 @@ Self-contained: finds or builds the binaries, builds the scenario fixture,
 starts private servers.
 
 Binaries: ``$RINGFTP`` or ``<repo>/target/debug/ringftp``; ``$RINGFTPD`` or
-``<repo>/target/debug/ringftpd``. A missing one is built once with
-``cargo build -p NAME`` (unless the variable is set).
+``<repo>/target/debug/ringftpd``. Unless the variable is set, each is brought
+up to date once per run with ``cargo build -p NAME``.
 
 Servers, each on 127.0.0.1 with an OS-chosen port, stopped at teardown:
   * ``ringftpd`` (fixture ``ftpd``): serves a fresh copy of the scenario
@@ -61,7 +61,9 @@ def _binary(package: str, binary: str, env_var: str) -> Path:
         return path
     path = REPO / "target" / "debug" / binary
     with _build_lock:
-        if package not in _built and not path.exists():
+        # Always (once per run) so the tests never use a stale binary; cargo
+        # does nothing when it is up to date.
+        if package not in _built:
             proc = subprocess.run(
                 ["cargo", "build", "-p", package],
                 cwd=REPO,
