@@ -620,6 +620,18 @@ fn id_fact(name: &str, id: Option<u32>) -> Option<String> {
 /// facts left at their defaults, one leading space allowed as MLST sends it). `type=cdir` and
 /// `type=pdir` are returned as [`FileKind::Dir`] with the name as given; the caller skips them.
 pub fn parse_mlsx(line: &str) -> Result<FileInfo, ListingError> {
+    parse_mlsx_entry(line).map(|(info, _)| info)
+}
+
+/// One line of an `MLSD` listing for a client: `Ok(None)` for the `type=cdir` and `type=pdir`
+/// entries (the listed directory and its parent, whatever name the server gives them).
+pub fn parse_mlsd_line(line: &str) -> Result<Option<FileInfo>, ListingError> {
+    parse_mlsx_entry(line).map(|(info, self_or_parent)| (!self_or_parent).then_some(info))
+}
+
+/// The entry and whether it is `type=cdir` or `type=pdir`.
+fn parse_mlsx_entry(line: &str) -> Result<(FileInfo, bool), ListingError> {
+    let mut self_or_parent = false;
     let line = line.trim_end_matches(['\r', '\n']);
     let line = line.strip_prefix(' ').unwrap_or(line);
     let (facts, name) = match line.split_once(' ') {
@@ -648,7 +660,11 @@ pub fn parse_mlsx(line: &str) -> Result<FileInfo, ListingError> {
                 let v = value.to_ascii_lowercase();
                 info.kind = match v.as_str() {
                     "file" => FileKind::File,
-                    "dir" | "cdir" | "pdir" => FileKind::Dir,
+                    "dir" => FileKind::Dir,
+                    "cdir" | "pdir" => {
+                        self_or_parent = true;
+                        FileKind::Dir
+                    }
                     _ if v == "os.unix=symlink" || v.starts_with("os.unix=slink") => {
                         if let Some((_, target)) = value.split_once(':') {
                             info.link_target = Some(target.to_owned());
@@ -687,7 +703,7 @@ pub fn parse_mlsx(line: &str) -> Result<FileInfo, ListingError> {
     if let Some(n) = group_name {
         info.group = n.to_owned();
     }
-    Ok(info)
+    Ok((info, self_or_parent))
 }
 
 /// `"YYYYMMDDHHMMSS"` in UTC, for `MDTM` replies and `modify=` (RFC 3659 section 2.3).
@@ -1137,6 +1153,16 @@ mod tests {
             (FileKind::Dir, "/home", 4096, T, 0o755)
         );
         assert_eq!(parse_mlsx("type=pdir; ..").unwrap().kind, FileKind::Dir);
+        assert_eq!(parse_mlsd_line("type=cdir;perm=el; /pub"), Ok(None));
+        assert_eq!(parse_mlsd_line("Type=PDIR; .."), Ok(None));
+        assert_eq!(
+            parse_mlsd_line("type=dir; d").unwrap().map(|i| i.name),
+            Some("d".into())
+        );
+        assert_eq!(
+            parse_mlsd_line("type=file;size=x; f"),
+            Err(ListingError::BadFact("size".into()))
+        );
         let s = parse_mlsx("type=OS.unix=slink:/etc/x;size=5; lnk").unwrap();
         assert_eq!(
             (s.kind, s.link_target.as_deref()),
