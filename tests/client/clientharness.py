@@ -337,7 +337,7 @@ class Client:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k in ("PATH", "TERM", "RUST_BACKTRACE", "LD_LIBRARY_PATH")
+            if k in ("PATH", "RUST_BACKTRACE", "LD_LIBRARY_PATH")
         }
         env.update(
             HOME=str(self.fx.home),
@@ -345,8 +345,8 @@ class Client:
             XDG_STATE_HOME=str(self.fx.home / ".local" / "state"),
             LC_ALL="C",
             TZ="UTC",
+            TERM="xterm",  # as record.sh
         )
-        env.setdefault("TERM", "xterm")
         return env
 
     def args(

@@ -33,7 +33,7 @@ OUT=${REF_OUT:-$HERE}   # where NAME.out/NAME.tree go (tests set it to a temp di
 SCEN=$(cd "$HERE/../scenarios" && pwd)
 SSHD=${SSHD:-/usr/sbin/sshd}
 SFTP=${SFTP:-sftp}
-export LC_ALL=C TZ=UTC
+export LC_ALL=C TZ=UTC TERM=xterm
 
 for tool in "$SSHD" "$SFTP" ssh-keygen python3; do
     command -v "$tool" >/dev/null || { echo "record.sh: $tool not found" >&2; exit 2; }
