@@ -94,3 +94,13 @@ def test_paths_and_messages_are_compared():
 def test_document_layout():
     doc = normalize.document([("stdout", "a\n"), ("stderr", "b\n")], 1, None, None)
     assert doc == "[stdout]\na\n[stderr]\nb\n[exit 1]\n"
+
+
+def test_gnu_ls_lines_hide_only_recent_dates_and_dir_sizes():
+    a = "-rw------- 1 root root 10 Nov 25 10:29 b.txt"
+    b = "-rw------- 1 root root 10 Jan  1 00:00 b.txt"
+    assert normalize.normalize(a) == normalize.normalize(b)
+    c = "-rw-r--r-- 1 root root 10 Nov 25 10:29 b.txt"
+    assert normalize.normalize(a) != normalize.normalize(c)
+    d = "-rw------- 1 root root 10 Nov 23  2023 b.txt"
+    assert normalize.normalize(d) == d

@@ -30,6 +30,7 @@ they are rewritten in that same layout, so column widths are still compared:
   A long line in any other layout is left alone and so will not match.
 ``lls -l`` (GNU ls run by both clients on the same machine):
   G1. size of a directory -> ``@D@`` (same width), ``total N`` -> ``total @N@``.
+  G2. a recent date ``Mon dd HH:MM`` -> ``@DATE@`` padded to the same width.
 df:
   D1. the numbers under the ``Size Used Avail ...`` header -> ``@N@``, each
       right-aligned in its field's width.
@@ -98,9 +99,14 @@ def _long(line: str) -> str:
         if RECENT.match(date):
             date = "@DATE@"
         return f"{g['mode']} {'?':>4} {'@OWNER@':<8} {'@GROUP@':<8} {size:>8} {date:<12} {name}"
-    if is_dir:  # GNU ls -l (lls): keep the layout, hide the directory size
+    # Another layout (GNU ls -l, run by lls): keep it, hide what varies.
+    if RECENT.match(date):
+        line = (
+            line[: m.start("date")] + "@DATE@".ljust(len(date)) + line[m.end("date") :]
+        )
+    if is_dir:
         width = len(g["sp4"]) + len(size)
-        return line[: m.start("sp4")] + "@D@".rjust(width) + line[m.end("size") :]
+        line = line[: m.start("sp4")] + "@D@".rjust(width) + line[m.end("size") :]
     return line
 
 
