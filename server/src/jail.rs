@@ -504,7 +504,7 @@ impl Jail {
                         FileKind::Other => Err(FsError::PermissionDenied),
                         FileKind::File => {
                             let (file, tmp) = create_temp(dir.as_fd(), &last)?;
-                            Ok(Upload {
+                            let upload = Upload {
                                 file,
                                 offset: 0,
                                 temp: Some(Temp {
@@ -512,7 +512,13 @@ impl Jail {
                                     tmp,
                                     target: last,
                                 }),
-                            })
+                            };
+                            // The new content keeps the old file's permission bits (a 0600
+                            // file must not become readable by others by being replaced);
+                            // set-id bits are dropped.
+                            let keep = Mode::from_raw_mode(meta_of(&st).mode & 0o777);
+                            rfs::fchmod(&upload.file, keep).map_err(FsError::errno)?;
+                            Ok(upload)
                         }
                     },
                 }
@@ -618,7 +624,8 @@ struct Temp {
 /// An upload in progress, from [`Jail::create_upload`]. The rules:
 ///
 /// - `Replace` over an EXISTING file: data goes to a temporary file
-///   `.<name>.ringftp-<random>.part` created `O_EXCL` 0644 in the same directory; `commit()`
+///   `.<name>.ringftp-<random>.part` created `O_EXCL` 0644 in the same directory (then given
+///   the old file's permission bits, set-id bits dropped); `commit()`
 ///   renames it over the target (atomic), `abort()` unlinks it, so a failed or interrupted
 ///   upload never damages the complete old file.
 /// - `Replace` when the file does NOT exist: written directly under its final name

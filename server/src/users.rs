@@ -160,6 +160,8 @@ impl UserDb {
                 }
             }
         }
+        // Make the dummy hash now, so the first unknown name does not take twice as long.
+        let _ = dummy_hash();
         Ok(db)
     }
 
