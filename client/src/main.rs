@@ -1,1 +1,54 @@
-fn main() {}
+//! # ringftp: an FTP client that behaves like OpenSSH `sftp`
+//!
+//! # Layout
+//! - `cli`: command-line arguments (clap), destination forms, netrc lookup
+//! - `app`: connect, login (three tries), `host:path` start, exit status
+//! - `ftp`: the FTP connection (blocking std::net, proto replies, EPSV/PASV,
+//!   MLSD/LIST, splice/sendfile transfers)
+//! - `commands`: the command table and one file per sftp command
+//! - `argv`: sftp's tokenizer (makeargv) and BSD getopt
+//! - `glob`: remote glob(3) expansion over listings, local globs
+//! - `progress`: sftp's progress meter
+//! - `shell`: REPL (rustyline), batch mode, SIGINT, Tab completion
+//! - `messages`: every sftp-identical message string
+
+mod app;
+mod argv;
+mod cli;
+mod commands;
+mod ftp;
+mod glob;
+mod messages;
+mod progress;
+mod shell;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(1),
+            };
+        }
+    };
+    if args.verbose > 0 {
+        let level = match args.verbose {
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .init();
+    }
+    ExitCode::from(app::run(args))
+}

@@ -1,0 +1,203 @@
+//! Start-up: arguments, connection, login (three password tries as ssh),
+//! the optional `host:path` start, then the command loop. Returns the exit
+//! status: 0, 1 (batch failure / failed `host:file` download), 255
+//! (connection or authentication failure).
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::atomic::AtomicBool;
+
+use ringftp_proto::command::Password;
+
+use crate::cli::{netrc_lookup, parse_destination, Args};
+use crate::commands::{self, error, CmdErr, Ctx, Global};
+use crate::ftp::{connect_tcp, Ftp, FtpError, Login};
+use crate::messages;
+use crate::shell;
+
+/// Print the reason and "Connection closed." and give sftp's status 255.
+fn closed(reason: &str) -> u8 {
+    if !reason.is_empty() {
+        error(reason);
+    }
+    error(messages::CONNECTION_CLOSED);
+    255
+}
+
+fn connect(host: &str, port: u16) -> Result<Ftp, String> {
+    let stream = connect_tcp(host, port).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound
+            || e.to_string().contains("failed to lookup")
+            || e.to_string().contains("Name or service")
+        {
+            messages::resolve_failed(host, &commands::strerror(&e))
+        } else {
+            messages::connect_failed(host, port, &commands::strerror(&e))
+        }
+    })?;
+    match Ftp::from_stream(stream) {
+        Ok((ftp, _greeting)) => Ok(ftp),
+        Err(FtpError::Reply(r)) => Err(format!("ringftp: {}", r.text())),
+        Err(e) => Err(format!("ringftp: {e}")),
+    }
+}
+
+pub fn run(args: Args) -> u8 {
+    let dest = match parse_destination(&args.destination) {
+        Ok(d) => d,
+        Err(m) => {
+            error(&m);
+            return 1;
+        }
+    };
+    let port = dest.port.or(args.port).unwrap_or(21);
+    let host = dest.host.clone();
+
+    let netrc_path = args
+        .netrc_file
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".netrc")));
+    let netrc = netrc_path
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| netrc_lookup(&t, &host, dest.user.as_deref()));
+    let user = dest
+        .user
+        .clone()
+        .or_else(|| netrc.as_ref().and_then(|n| n.login.clone()))
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "anonymous".into());
+    let netrc_pass = netrc
+        .filter(|n| n.login.as_deref().is_none_or(|l| l == user))
+        .and_then(|n| n.password);
+
+    let batch: Option<Box<dyn BufRead>> = match args.batchfile.as_deref() {
+        None => None,
+        Some("-") => Some(Box::new(std::io::BufReader::new(std::io::stdin()))),
+        Some(f) => match std::fs::File::open(f) {
+            Ok(file) => Some(Box::new(std::io::BufReader::new(file))),
+            Err(e) => {
+                error(&format!("{} ({f}).", commands::strerror(&e)));
+                return 255;
+            }
+        },
+    };
+    let batchmode = batch.is_some();
+    let mut quiet = args.quiet || batchmode;
+    let showprogress = !quiet && std::io::stderr().is_terminal();
+    if args.noisy {
+        quiet = false;
+    }
+
+    let mut ftp = match connect(&host, port) {
+        Ok(f) => f,
+        Err(m) => return closed(&m),
+    };
+
+    // Three password tries, worded as ssh words them.
+    let mut logged_in = false;
+    for attempt in 0..3 {
+        let pass = match (&netrc_pass, attempt) {
+            (Some(p), 0) => p.clone(),
+            _ => match rpassword::prompt_password(messages::password_prompt(&user, &host)) {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let pw = Password::new(pass);
+        let res = match ftp.login(&user, &pw) {
+            Err(FtpError::Closed) | Err(FtpError::Io(_)) => {
+                // Some servers hang up after a failed login: reconnect.
+                match connect(&host, port) {
+                    Ok(f) => {
+                        ftp = f;
+                        ftp.login(&user, &pw)
+                    }
+                    Err(m) => return closed(&m),
+                }
+            }
+            other => other,
+        };
+        match res {
+            Ok(Login::Ok) => {
+                logged_in = true;
+                break;
+            }
+            Ok(Login::Denied) => {
+                if attempt < 2 {
+                    error(messages::PERMISSION_DENIED_RETRY);
+                }
+            }
+            Err(e) => return closed(&format!("ringftp: {e}")),
+        }
+    }
+    if !logged_in {
+        error(&messages::permission_denied_final(&user, &host));
+        return closed("");
+    }
+    if let Err(e) = ftp.setup() {
+        return closed(&format!("ringftp: {e}"));
+    }
+    let home = match ftp.pwd() {
+        Ok(p) => p,
+        Err(e) => return closed(&format!("ringftp: Need cwd: {e}")),
+    };
+    if !quiet {
+        error(&messages::connected(&host));
+    }
+
+    static INTERRUPTED_REF: &AtomicBool = &shell::INTERRUPTED;
+    let mut ctx = Ctx {
+        ftp,
+        pwd: home.clone(),
+        startdir: home,
+        quiet,
+        showprogress,
+        global: Global {
+            aflag: args.resume,
+            fflag: args.fsync,
+            pflag: args.preserve,
+            rflag: args.recursive,
+        },
+        limit: args.limit.map(|k| k * 1024 / 8).unwrap_or(0),
+        interrupted: INTERRUPTED_REF,
+    };
+
+    if let Some(file1) = dest.path.as_deref() {
+        let dir = commands::make_absolute(file1, &ctx.pwd);
+        let is_dir = match commands::put::remote_is_dir(&mut ctx, &dir) {
+            Ok(d) => d,
+            Err(_) => return closed(""),
+        };
+        if is_dir && args.localpath.is_none() {
+            if !quiet {
+                commands::say(&messages::changing_to(&dir));
+            }
+            match commands::cd::change_to(&mut ctx, &dir) {
+                Ok(()) => {}
+                Err(CmdErr::Fatal(m)) => return closed(&m),
+                Err(CmdErr::Failed) => {
+                    ctx.ftp.quit();
+                    return 1;
+                }
+            }
+        } else {
+            let r = commands::get::process_get(
+                &mut ctx,
+                &dir,
+                args.localpath.as_deref(),
+                false,
+                false,
+                args.resume,
+                false,
+            );
+            ctx.ftp.quit();
+            return match r {
+                Ok(()) => 0,
+                Err(CmdErr::Fatal(m)) => closed(&m),
+                Err(CmdErr::Failed) => 1,
+            };
+        }
+    }
+
+    shell::interactive_loop(ctx, batch)
+}

@@ -1,0 +1,825 @@
+//! The FTP connection: blocking `std::net` control channel, replies parsed with
+//! `ringftp_proto`, login, EPSV with PASV fallback, listings (MLSD, LIST where a
+//! server lacks it) and zero-copy transfers.
+//!
+//! Downloads move socket bytes into the file with splice(2) through a pipe
+//! sized to 1 MiB; uploads use sendfile(2). Both poll the data socket with a
+//! one second timeout so the progress meter can show `- stalled -` and a
+//! SIGINT (which interrupts the poll with EINTR) aborts promptly. The data
+//! socket is always closed before the final 226 is read.
+//!
+//! Socket buffers: we leave Linux TCP autotuning on (it grows to
+//! `tcp_rmem`/`tcp_wmem` max, 4-6 MiB by default), because setting
+//! SO_RCVBUF/SO_SNDBUF explicitly disables autotuning and clamps the size
+//! at `net.core.rmem_max` (often only 208 KiB).
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ringftp_proto::command::{Command, EpsvArg, OptsArg, Password, SiteCmd, TransferType};
+use ringftp_proto::listing::{parse_list_line, parse_mlsx, FileInfo, FileKind};
+use ringftp_proto::reply::{parse_reply, Reply};
+
+/// Errors of the FTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum FtpError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("Connection closed")]
+    Closed,
+    #[error("{}", .0.text())]
+    Reply(Reply),
+    #[error("malformed reply: {0}")]
+    Malformed(String),
+    #[error("Interrupted")]
+    Interrupted,
+    /// Writing or reading the local file failed during a transfer.
+    #[error("{0}")]
+    Local(io::Error),
+}
+
+impl FtpError {
+    /// The sftp status text (fx2txt) closest to this error.
+    pub fn status(&self) -> &'static str {
+        match self {
+            FtpError::Reply(r) => status_of(r),
+            FtpError::Io(e) => match e.kind() {
+                io::ErrorKind::PermissionDenied => "Permission denied",
+                io::ErrorKind::NotFound => "No such file or directory",
+                _ => "Failure",
+            },
+            FtpError::Closed => "Connection lost",
+            FtpError::Malformed(_) => "Bad message",
+            FtpError::Interrupted | FtpError::Local(_) => "Failure",
+        }
+    }
+
+    /// True when the server does not implement the verb (500/502/504).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, FtpError::Reply(r) if matches!(r.code, 500 | 502 | 504))
+    }
+
+    /// True when the error means the control connection is gone.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, FtpError::Closed | FtpError::Malformed(_))
+            || matches!(self, FtpError::Reply(r) if r.code == 421)
+    }
+}
+
+/// Map a negative FTP reply to the wording sftp uses for SSH2_FX_* codes.
+pub fn status_of(reply: &Reply) -> &'static str {
+    let text = reply.text().to_ascii_lowercase();
+    if matches!(reply.code, 500 | 502 | 504) {
+        return "Operation unsupported";
+    }
+    if text.contains("permission") || text.contains("denied") || text.contains("not allowed") {
+        return "Permission denied";
+    }
+    if text.contains("no such")
+        || text.contains("not found")
+        || text.contains("not exist")
+        || text.contains("doesn't exist")
+        || text.contains("can't find")
+        || text.contains("cannot find")
+    {
+        return "No such file or directory";
+    }
+    "Failure"
+}
+
+/// What the server announced in FEAT (RFC 2389).
+#[derive(Debug, Default, Clone)]
+pub struct Features {
+    pub mlsd: bool,
+    pub mlst: bool,
+    pub size: bool,
+    pub mdtm: bool,
+    pub mfmt: bool,
+    pub utf8: bool,
+    pub epsv: bool,
+    pub rest_stream: bool,
+    pub avbl: bool,
+}
+
+/// How a transfer is driven: interruption flag, rate limit, progress callback.
+pub struct TransferCtl<'a> {
+    pub interrupt: &'a AtomicBool,
+    /// Bytes per second, 0 = unlimited.
+    pub limit: u64,
+    /// Called with the absolute position (offset + bytes moved so far) after
+    /// every chunk and at least once a second while the transfer stalls.
+    pub progress: &'a mut dyn FnMut(u64),
+}
+
+/// Result of a login attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Login {
+    Ok,
+    Denied,
+}
+
+/// An FTP control connection.
+pub struct Ftp {
+    ctrl: TcpStream,
+    rbuf: Vec<u8>,
+    peer: IpAddr,
+    pub features: Features,
+    no_epsv: bool,
+    no_mlsd: bool,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL_MS: i32 = 1000;
+const CHUNK: usize = 1 << 20;
+
+/// Resolve `host:port`, connect with a timeout to the first address that answers.
+pub fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Ftp {
+    /// Wrap a connected control socket and read the greeting.
+    pub fn from_stream(ctrl: TcpStream) -> Result<(Ftp, Reply), FtpError> {
+        let peer = ctrl.peer_addr()?.ip();
+        let _ = ctrl.set_nodelay(true);
+        let mut ftp = Ftp {
+            ctrl,
+            rbuf: Vec::new(),
+            peer,
+            features: Features::default(),
+            no_epsv: false,
+            no_mlsd: false,
+        };
+        let mut greet = ftp.read_reply()?;
+        while greet.is_preliminary() {
+            greet = ftp.read_reply()?;
+        }
+        if !greet.is_success() {
+            return Err(FtpError::Reply(greet));
+        }
+        Ok((ftp, greet))
+    }
+
+    /// Read one complete reply from the control connection.
+    pub fn read_reply(&mut self) -> Result<Reply, FtpError> {
+        loop {
+            match parse_reply(&self.rbuf) {
+                Ok(Some((reply, used))) => {
+                    self.rbuf.drain(..used);
+                    tracing::debug!(code = reply.code, text = %reply.text(), "reply");
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(FtpError::Malformed(e.to_string())),
+            }
+            let mut chunk = [0u8; 4096];
+            let n = loop {
+                match self.ctrl.read(&mut chunk) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if n == 0 {
+                return Err(FtpError::Closed);
+            }
+            self.rbuf
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Send a command without reading its reply.
+    pub fn send(&mut self, cmd: &Command) -> Result<(), FtpError> {
+        if matches!(cmd, Command::Pass(_)) {
+            tracing::debug!("> PASS ****");
+        } else {
+            tracing::debug!(cmd = %cmd.encode().trim_end(), "send");
+        }
+        self.ctrl.write_all(cmd.encode().as_bytes())?;
+        Ok(())
+    }
+
+    /// Send a command and read its reply (skipping preliminary 1xx replies).
+    pub fn cmd(&mut self, cmd: &Command) -> Result<Reply, FtpError> {
+        self.send(cmd)?;
+        let mut r = self.read_reply()?;
+        while r.is_preliminary() {
+            r = self.read_reply()?;
+        }
+        if r.code == 421 {
+            return Err(FtpError::Closed);
+        }
+        Ok(r)
+    }
+
+    /// Send a command and require a 2xx (or the given codes) reply.
+    fn expect_ok(&mut self, cmd: &Command) -> Result<Reply, FtpError> {
+        let r = self.cmd(cmd)?;
+        if r.is_success() {
+            Ok(r)
+        } else {
+            Err(FtpError::Reply(r))
+        }
+    }
+
+    /// USER + PASS (+ ACCT is not supported).
+    pub fn login(&mut self, user: &str, password: &Password) -> Result<Login, FtpError> {
+        let r = self.cmd(&Command::User(user.to_string()))?;
+        let r = match r.code {
+            230 => return Ok(Login::Ok),
+            331 | 332 => self.cmd(&Command::Pass(password.clone()))?,
+            _ if r.class() == 5 => return Ok(Login::Denied),
+            _ => return Err(FtpError::Reply(r)),
+        };
+        match r.code {
+            230 | 202 => Ok(Login::Ok),
+            530 | 430 => Ok(Login::Denied),
+            _ if r.class() == 5 => Ok(Login::Denied),
+            _ => Err(FtpError::Reply(r)),
+        }
+    }
+
+    /// After login: binary type, FEAT, UTF-8.
+    pub fn setup(&mut self) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Type(TransferType::Image))?;
+        let feat = self.cmd(&Command::Feat)?;
+        if feat.code == 211 {
+            for line in feat.lines.iter().skip(1) {
+                let l = line.trim().to_ascii_uppercase();
+                let verb = l.split_whitespace().next().unwrap_or("");
+                match verb {
+                    "MLSD" => self.features.mlsd = true,
+                    "MLST" => {
+                        self.features.mlst = true;
+                        self.features.mlsd = true;
+                    }
+                    "SIZE" => self.features.size = true,
+                    "MDTM" => self.features.mdtm = true,
+                    "MFMT" => self.features.mfmt = true,
+                    "UTF8" => self.features.utf8 = true,
+                    "EPSV" => self.features.epsv = true,
+                    "AVBL" => self.features.avbl = true,
+                    "REST" => self.features.rest_stream = l.contains("STREAM"),
+                    _ => {}
+                }
+            }
+        }
+        if self.features.utf8 {
+            let _ = self.cmd(&Command::Opts(OptsArg::Utf8(true)))?;
+        }
+        Ok(())
+    }
+
+    /// PWD, parsed with RFC 959's 257 quoting.
+    pub fn pwd(&mut self) -> Result<String, FtpError> {
+        let r = self.expect_ok(&Command::Pwd)?;
+        ringftp_proto::path::parse_257(&r.text()).ok_or_else(|| FtpError::Malformed(r.text()))
+    }
+
+    /// CWD to an absolute path.
+    pub fn cwd(&mut self, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Cwd(path.to_string())).map(|_| ())
+    }
+
+    pub fn mkd(&mut self, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Mkd(path.to_string())).map(|_| ())
+    }
+
+    pub fn rmd(&mut self, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Rmd(path.to_string())).map(|_| ())
+    }
+
+    pub fn dele(&mut self, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Dele(path.to_string())).map(|_| ())
+    }
+
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), FtpError> {
+        let r = self.cmd(&Command::Rnfr(from.to_string()))?;
+        if r.code != 350 {
+            return Err(FtpError::Reply(r));
+        }
+        self.expect_ok(&Command::Rnto(to.to_string())).map(|_| ())
+    }
+
+    pub fn chmod(&mut self, mode: u32, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Site(SiteCmd::Chmod {
+            mode: mode & 0o7777,
+            path: path.to_string(),
+        }))
+        .map(|_| ())
+    }
+
+    /// `SITE CHOWN`/`SITE CHGRP` are not standard; servers that lack them get
+    /// "Operation unsupported".
+    pub fn site_other(&mut self, text: String) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Site(SiteCmd::Other(text)))
+            .map(|_| ())
+    }
+
+    pub fn symlink(&mut self, target: &str, link: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Site(SiteCmd::Symlink {
+            target: target.to_string(),
+            link: link.to_string(),
+        }))
+        .map(|_| ())
+    }
+
+    pub fn mfmt(&mut self, mtime: i64, path: &str) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Mfmt {
+            mtime,
+            path: path.to_string(),
+        })
+        .map(|_| ())
+    }
+
+    /// AVBL: free bytes available to the user (213 reply).
+    pub fn avbl(&mut self, path: &str) -> Result<u64, FtpError> {
+        let r = self.expect_ok(&Command::Avbl(Some(path.to_string())))?;
+        r.text()
+            .split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+            .ok_or_else(|| FtpError::Malformed(r.text()))
+    }
+
+    pub fn size(&mut self, path: &str) -> Result<u64, FtpError> {
+        let r = self.expect_ok(&Command::Size(path.to_string()))?;
+        r.text()
+            .split_whitespace()
+            .last()
+            .and_then(|w| w.parse::<u64>().ok())
+            .ok_or_else(|| FtpError::Malformed(r.text()))
+    }
+
+    pub fn quit(&mut self) {
+        let _ = self.cmd(&Command::Quit);
+    }
+
+    /// Attributes of one path: MLST where the server has it, otherwise the
+    /// parent's listing (or CWD for the root and unlistable parents).
+    /// Ok(None) means "does not exist".
+    pub fn stat(&mut self, path: &str) -> Result<Option<FileInfo>, FtpError> {
+        let norm = ringftp_proto::path::normalize("/", path).unwrap_or_else(|_| "/".into());
+        let name = ringftp_proto::path::file_name(&norm)
+            .unwrap_or("/")
+            .to_string();
+        if self.features.mlst {
+            let r = self.cmd(&Command::Mlst(Some(path.to_string())))?;
+            if r.is_success() {
+                if let Some(line) = r.lines.get(1) {
+                    if let Ok(mut info) = parse_mlsx(line) {
+                        info.name = name;
+                        return Ok(Some(info));
+                    }
+                }
+            } else if r.class() == 5 && !matches!(r.code, 500 | 502) {
+                return Ok(None);
+            }
+        }
+        if norm != "/" {
+            let parent = ringftp_proto::path::parent(&norm).to_string();
+            if let Ok(list) = self.list(&parent) {
+                if let Some(info) = list.into_iter().find(|i| i.name == name) {
+                    return Ok(Some(info));
+                }
+            }
+        }
+        // Last resort: is it a directory we can enter, or a file with a size?
+        if self.cwd(path).is_ok() {
+            return Ok(Some(dir_info(&name)));
+        }
+        match self.size(path) {
+            Ok(size) => Ok(Some(FileInfo {
+                size,
+                ..file_info(&name)
+            })),
+            Err(FtpError::Reply(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open a passive data connection: EPSV first, PASV when the server lacks it.
+    fn open_data(&mut self) -> Result<TcpStream, FtpError> {
+        if !self.no_epsv {
+            let r = self.cmd(&Command::Epsv(EpsvArg::Any))?;
+            if r.code == 229 {
+                let port = ringftp_proto::addr::parse_epsv(&r.text())
+                    .map_err(|e| FtpError::Malformed(e.to_string()))?;
+                return Ok(TcpStream::connect_timeout(
+                    &SocketAddr::new(self.peer, port),
+                    CONNECT_TIMEOUT,
+                )?);
+            }
+            self.no_epsv = true;
+        }
+        let r = self.expect_ok(&Command::Pasv)?;
+        let addr = ringftp_proto::addr::parse_pasv(&r.text())
+            .map_err(|e| FtpError::Malformed(e.to_string()))?;
+        // Connect to the control peer: the address in 227 is often wrong
+        // behind NAT and must not be trusted blindly (FTP bounce).
+        Ok(TcpStream::connect_timeout(
+            &SocketAddr::new(self.peer, addr.port()),
+            CONNECT_TIMEOUT,
+        )?)
+    }
+
+    /// Start a transfer command on a fresh data connection; returns the data
+    /// socket once the server answered 1xx.
+    fn start_transfer(&mut self, cmd: Command, rest: u64) -> Result<TcpStream, FtpError> {
+        let data = self.open_data()?;
+        if rest > 0 {
+            let r = self.cmd(&Command::Rest(rest))?;
+            if r.code != 350 {
+                return Err(FtpError::Reply(r));
+            }
+        }
+        self.send(&cmd)?;
+        let r = self.read_reply()?;
+        if !r.is_preliminary() {
+            return Err(FtpError::Reply(r));
+        }
+        Ok(data)
+    }
+
+    /// Read the final reply of a transfer after the data socket was closed.
+    fn finish_transfer(&mut self) -> Result<(), FtpError> {
+        let r = self.read_reply()?;
+        if r.is_success() {
+            Ok(())
+        } else {
+            Err(FtpError::Reply(r))
+        }
+    }
+
+    /// Abort after an interrupted transfer: ABOR, then NOOP, and read replies
+    /// until the NOOP's 200 so the control channel is in step again.
+    pub fn abort(&mut self) -> Result<(), FtpError> {
+        self.send(&Command::Abor)?;
+        self.send(&Command::Noop)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let _ = self.ctrl.set_read_timeout(Some(Duration::from_secs(30)));
+        let res = loop {
+            match self.read_reply() {
+                Ok(r) if r.code == 200 => break Ok(()),
+                Ok(_) if Instant::now() < deadline => continue,
+                Ok(r) => break Err(FtpError::Reply(r)),
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = self.ctrl.set_read_timeout(None);
+        res
+    }
+
+    /// List a directory: MLSD, or `LIST -a` where MLSD is missing.
+    pub fn list(&mut self, dir: &str) -> Result<Vec<FileInfo>, FtpError> {
+        if self.features.mlsd && !self.no_mlsd {
+            match self.list_with(Command::Mlsd(Some(dir.to_string())), true) {
+                Err(e) if e.is_unsupported() => self.no_mlsd = true,
+                other => return other,
+            }
+        }
+        self.list_with(Command::List(Some(format!("-a {dir}"))), false)
+    }
+
+    fn list_with(&mut self, cmd: Command, mlsd: bool) -> Result<Vec<FileInfo>, FtpError> {
+        let mut data = self.start_transfer(cmd, 0)?;
+        let mut raw = Vec::new();
+        let read = data.read_to_end(&mut raw);
+        drop(data);
+        let fin = self.finish_transfer();
+        read?;
+        fin?;
+        let text = String::from_utf8_lossy(&raw);
+        let mut out = Vec::new();
+        for line in text.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let info = if mlsd {
+                match parse_mlsx(line) {
+                    Ok(i) => i,
+                    Err(_) => continue,
+                }
+            } else {
+                match parse_list_line(line) {
+                    Some(i) => i,
+                    None => continue,
+                }
+            };
+            if info.name == "." || info.name == ".." || info.name.is_empty() {
+                continue;
+            }
+            // A LIST of a path may print it with directories in front.
+            let name = match info.name.rsplit_once('/') {
+                Some((_, n)) if !mlsd && !n.is_empty() => n.to_string(),
+                _ => info.name.clone(),
+            };
+            out.push(FileInfo { name, ..info });
+        }
+        Ok(out)
+    }
+
+    /// Start RETR of `path` at `offset`; returns the data socket after 1xx.
+    pub fn begin_retr(&mut self, path: &str, offset: u64) -> Result<TcpStream, FtpError> {
+        self.start_transfer(Command::Retr(path.to_string()), offset)
+    }
+
+    /// Receive the data of a started RETR into `file` (positioned at
+    /// `offset`), close the data socket, read the final reply. Returns bytes
+    /// received. On interrupt, aborts and returns Interrupted.
+    pub fn finish_retr(
+        &mut self,
+        data: TcpStream,
+        file: &std::fs::File,
+        offset: u64,
+        ctl: &mut TransferCtl<'_>,
+    ) -> Result<u64, FtpError> {
+        let moved = recv_into_file(&data, file, offset, ctl);
+        drop(data);
+        match moved {
+            Ok(n) => {
+                self.finish_transfer()?;
+                Ok(n)
+            }
+            Err(e @ (FtpError::Interrupted | FtpError::Local(_) | FtpError::Io(_))) => {
+                self.abort()?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// STOR (or APPE when `append`) the rest of `file` from `offset`.
+    pub fn stor(
+        &mut self,
+        path: &str,
+        file: &std::fs::File,
+        offset: u64,
+        size: u64,
+        append: bool,
+        ctl: &mut TransferCtl<'_>,
+    ) -> Result<u64, FtpError> {
+        let cmd = if append {
+            Command::Appe(path.to_string())
+        } else {
+            Command::Stor(path.to_string())
+        };
+        let data = self.start_transfer(cmd, 0)?;
+        let sent = send_from_file(&data, file, offset, size, ctl);
+        let _ = data.shutdown(std::net::Shutdown::Write);
+        drop(data);
+        match sent {
+            Ok(n) => {
+                self.finish_transfer()?;
+                Ok(n)
+            }
+            Err(e @ (FtpError::Interrupted | FtpError::Local(_) | FtpError::Io(_))) => {
+                self.abort()?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A FileInfo for a directory known only by name.
+pub fn dir_info(name: &str) -> FileInfo {
+    FileInfo {
+        kind: FileKind::Dir,
+        ..file_info(name)
+    }
+}
+
+/// A FileInfo for a regular file known only by name.
+pub fn file_info(name: &str) -> FileInfo {
+    FileInfo {
+        name: name.to_string(),
+        kind: FileKind::File,
+        size: 0,
+        mtime: 0,
+        mode: 0,
+        nlink: 1,
+        owner: String::new(),
+        group: String::new(),
+        uid: None,
+        gid: None,
+        link_target: None,
+        perm: None,
+    }
+}
+
+/// poll(2) one fd; Ok(true) when ready, Ok(false) on timeout; EINTR -> Interrupted
+/// when the flag is set, otherwise Ok(false).
+fn poll_fd(fd: RawFd, events: i16, interrupt: &AtomicBool) -> Result<bool, FtpError> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: pfd is a valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+    if interrupt.load(Ordering::SeqCst) {
+        return Err(FtpError::Interrupted);
+    }
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e.into());
+    }
+    Ok(n > 0)
+}
+
+/// Sleep as needed to keep `moved` bytes since `start` under `limit` bytes/s.
+fn throttle(limit: u64, start: Instant, moved: u64) {
+    if limit == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(moved as f64 / limit as f64);
+    let spent = start.elapsed();
+    if due > spent {
+        std::thread::sleep(due - spent);
+    }
+}
+
+fn chunk_for(limit: u64) -> usize {
+    if limit == 0 {
+        CHUNK
+    } else {
+        // About ten chunks a second keeps the limiter smooth.
+        ((limit / 10).max(1024) as usize).min(CHUNK)
+    }
+}
+
+fn make_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a valid array of two ints.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors that we now own.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: plain fcntl on our own pipe; failure only means a smaller pipe.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    Ok((r, w))
+}
+
+/// Move everything from the data socket into `file` with splice(2).
+fn recv_into_file(
+    data: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    ctl: &mut TransferCtl<'_>,
+) -> Result<u64, FtpError> {
+    let sock = data.as_raw_fd();
+    let out = file.as_raw_fd();
+    let (pr, pw) = make_pipe()?;
+    let chunk = chunk_for(ctl.limit);
+    let start = Instant::now();
+    let mut total = 0u64;
+    let mut use_splice = true;
+    let mut buf: Vec<u8> = Vec::new();
+    (ctl.progress)(offset);
+    loop {
+        if !poll_fd(sock, libc::POLLIN, ctl.interrupt)? {
+            (ctl.progress)(offset + total);
+            continue;
+        }
+        let n = if use_splice {
+            // SAFETY: valid fds; null offsets use the fds' own positions.
+            let n = unsafe {
+                libc::splice(
+                    sock,
+                    std::ptr::null_mut(),
+                    pw.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    chunk,
+                    libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                    Some(libc::EINVAL) if total == 0 => {
+                        use_splice = false;
+                        continue;
+                    }
+                    _ => return Err(e.into()),
+                }
+            }
+            let n = n as usize;
+            let mut left = n;
+            while left > 0 {
+                // SAFETY: valid fds as above.
+                let m = unsafe {
+                    libc::splice(
+                        pr.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        out,
+                        std::ptr::null_mut(),
+                        left,
+                        libc::SPLICE_F_MOVE,
+                    )
+                };
+                if m < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::EINTR) {
+                        continue;
+                    }
+                    return Err(FtpError::Local(e));
+                }
+                if m == 0 {
+                    return Err(FtpError::Local(io::Error::from(io::ErrorKind::WriteZero)));
+                }
+                left -= m as usize;
+            }
+            n
+        } else {
+            if buf.is_empty() {
+                buf = vec![0u8; chunk];
+            }
+            let mut d = data;
+            let n = match d.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut f = file;
+            f.write_all(buf.get(..n).unwrap_or_default())
+                .map_err(FtpError::Local)?;
+            n
+        };
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        (ctl.progress)(offset + total);
+        throttle(ctl.limit, start, total);
+        if ctl.interrupt.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    Ok(total)
+}
+
+/// Send `file` from `offset` to `size` over the data socket with sendfile(2).
+fn send_from_file(
+    data: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    size: u64,
+    ctl: &mut TransferCtl<'_>,
+) -> Result<u64, FtpError> {
+    let sock = data.as_raw_fd();
+    let fd = file.as_raw_fd();
+    let chunk = chunk_for(ctl.limit);
+    let start = Instant::now();
+    let mut off = offset as libc::off_t;
+    let mut total = 0u64;
+    (ctl.progress)(offset);
+    loop {
+        if !poll_fd(sock, libc::POLLOUT, ctl.interrupt)? {
+            (ctl.progress)(offset + total);
+            continue;
+        }
+        let want = chunk.max(1);
+        // SAFETY: valid fds; `off` is a valid off_t the kernel advances.
+        let n = unsafe { libc::sendfile(sock, fd, &mut off, want) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                _ => return Err(e.into()),
+            }
+        }
+        if n == 0 {
+            // End of file (the file may have shrunk or grown; we send what is there).
+            break;
+        }
+        total += n as u64;
+        (ctl.progress)(offset + total);
+        throttle(ctl.limit, start, total);
+        if ctl.interrupt.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+        if size > 0 && offset + total >= size {
+            // Keep going only if the file grew; sendfile returns 0 at EOF.
+            continue;
+        }
+    }
+    Ok(total)
+}
