@@ -78,7 +78,8 @@ impl Control {
                     buf.clear();
                     buf.reserve_exact(RECV_CHUNK);
                     let stream = Rc::clone(&self.stream);
-                    self.pending.insert(Box::pin(async move { stream.read(buf).await }))
+                    self.pending
+                        .insert(Box::pin(async move { stream.read(buf).await }))
                 }
             };
             let (res, buf) = fut.await;
@@ -115,7 +116,10 @@ impl Control {
             Ok((res, _)) => res,
             Err(_) => {
                 self.shutdown();
-                Err(io::Error::new(io::ErrorKind::TimedOut, "control write timed out"))
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "control write timed out",
+                ))
             }
         }
     }

@@ -142,10 +142,12 @@ pub async fn open(plan: DataPlan, peer: IpAddr, timeout: Duration) -> Result<Dat
     let stream = match plan {
         DataPlan::None => return Err(DataError::NoPlan),
         DataPlan::Passive(p) => accept_from(&p, peer, timeout).await?,
-        DataPlan::Active(addr) => match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(res) => res?,
-            Err(_) => return Err(DataError::Timeout),
-        },
+        DataPlan::Active(addr) => {
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(res) => res?,
+                Err(_) => return Err(DataError::Timeout),
+            }
+        }
     };
     let _ = stream.set_nodelay(true);
     // Socket buffers are left to the kernel: setting SO_SNDBUF/SO_RCVBUF would
@@ -155,7 +157,11 @@ pub async fn open(plan: DataPlan, peer: IpAddr, timeout: Duration) -> Result<Dat
     })
 }
 
-async fn accept_from(p: &PassiveListener, peer: IpAddr, timeout: Duration) -> Result<TcpStream, DataError> {
+async fn accept_from(
+    p: &PassiveListener,
+    peer: IpAddr,
+    timeout: Duration,
+) -> Result<TcpStream, DataError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let peer = canonical_ip(peer);
     loop {

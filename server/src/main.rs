@@ -9,13 +9,15 @@ use ringftpd::config::{Config, ServeArgs};
 use ringftpd::data::PortAllocator;
 use ringftpd::jail::Jail;
 use ringftpd::server::{self, Shared};
-use ringftpd::users::UserDb;
 use ringftpd::uring;
+use ringftpd::users::UserDb;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::User { action }) => ExitCode::from(u8::try_from(cli::run_user(&action)).unwrap_or(2)),
+        Some(Command::User { action }) => {
+            ExitCode::from(u8::try_from(cli::run_user(&action)).unwrap_or(2))
+        }
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
     }
@@ -78,7 +80,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
         "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let ports = PortAllocator::new(config.passive_ports.as_ref().map(|r| (*r.start(), *r.end())));
+    let ports = PortAllocator::new(
+        config
+            .passive_ports
+            .as_ref()
+            .map(|r| (*r.start(), *r.end())),
+    );
     let users_file = config.users_file.clone();
     let shared = Arc::new(Shared {
         config,
@@ -173,7 +180,11 @@ fn block_signals() -> std::io::Result<()> {
 
 /// SIGINT/SIGTERM: stop accepting, tell sessions (421), let them finish; a
 /// second one exits at once. SIGHUP: reload the users file.
-fn wait_signals(shared: &Shared, users_file: &std::path::Path, stop: &tokio::sync::watch::Sender<bool>) {
+fn wait_signals(
+    shared: &Shared,
+    users_file: &std::path::Path,
+    stop: &tokio::sync::watch::Sender<bool>,
+) {
     let set = signal_set();
     let mut stopping = false;
     loop {

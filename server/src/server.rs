@@ -99,7 +99,11 @@ pub fn run_worker(id: usize, listeners: Vec<StdListener>, shared: Arc<Shared>) -
             let mut accepts = Vec::new();
             for l in listeners {
                 let shared = Arc::clone(&shared);
-                accepts.push(tokio_uring::spawn(accept_loop(id, TcpListener::from_std(l), shared)));
+                accepts.push(tokio_uring::spawn(accept_loop(
+                    id,
+                    TcpListener::from_std(l),
+                    shared,
+                )));
             }
             for a in accepts {
                 let _ = a.await;

@@ -84,11 +84,17 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let cfg = &shared.config;
     let Some(_slot) = SessionSlot::try_take(&shared.sessions, cfg.max_clients) else {
         let ctl = Control::new(stream, Duration::from_secs(5));
-        let _ = ctl.send(&Reply::new(421, "Too many users connected, try again later.")).await;
+        let _ = ctl
+            .send(&Reply::new(
+                421,
+                "Too many users connected, try again later.",
+            ))
+            .await;
         ctl.shutdown();
         return;
     };
     let local = local_addr(&stream).unwrap_or(peer);
+    set_oob_inline(&stream);
     let ctl = Control::new(stream, cfg.idle_timeout);
     let mut s = Session {
         ctl,
@@ -122,8 +128,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     State::LoggedIn(_) => cfg.idle_timeout.as_secs(),
                     _ => cfg.login_timeout.as_secs(),
                 };
-                s.reply(Reply::new(421, format!("Timeout ({secs} seconds): closing control connection.")))
-                    .await;
+                s.reply(Reply::new(
+                    421,
+                    format!("Timeout ({secs} seconds): closing control connection."),
+                ))
+                .await;
                 break;
             }
             Ok(Err(e)) => {
@@ -135,7 +144,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         match input {
             Input::Eof => break,
             Input::TooLong => s.reply(Reply::new(500, "Command line too long.")).await,
-            Input::NotUtf8 => s.reply(Reply::new(500, "Command is not valid UTF-8.")).await,
+            Input::NotUtf8 => {
+                s.reply(Reply::new(500, "Command is not valid UTF-8."))
+                    .await
+            }
             Input::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
                     tracing::debug!(%peer, verb = cmd.verb(), "command");
@@ -161,11 +173,35 @@ fn local_addr(stream: &TcpStream) -> Option<SocketAddr> {
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: valid pointers to storage and its length for a socket fd we own.
-    let rc = unsafe { libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return None;
     }
     // SAFETY: getsockname succeeded, so storage holds a valid address of `len` bytes.
     let addr = unsafe { socket2::SockAddr::new(storage, len) };
     addr.as_socket()
+}
+
+/// Urgent data inline: clients send ABOR (ftplib) or Telnet IAC DM (RFC 959
+/// 4.1.3) as TCP urgent data; without SO_OOBINLINE the urgent byte would be
+/// cut out of the stream and "ABOR\r\n" would never end.
+fn set_oob_inline(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with a pointer to a live c_int of the right size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_OOBINLINE,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }

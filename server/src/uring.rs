@@ -23,7 +23,9 @@ pub fn probe() -> Result<(), String> {
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .unwrap_or(0);
             let cause = match e.raw_os_error() {
-                Some(libc::ENOSYS) => "the kernel has no io_uring support (needs Linux 5.11 or newer)".to_string(),
+                Some(libc::ENOSYS) => {
+                    "the kernel has no io_uring support (needs Linux 5.11 or newer)".to_string()
+                }
                 Some(libc::EPERM) if disabled > 0 => format!(
                     "io_uring is disabled by sysctl kernel.io_uring_disabled={disabled}; \
                      enable it with `sysctl -w kernel.io_uring_disabled=0`"
@@ -102,7 +104,11 @@ impl OneshotOutputTransform for SpliceTransform {
     type Output = io::Result<usize>;
     type StoredData = SpliceData;
 
-    fn transform_oneshot_output(self, _data: SpliceData, cqe: io_uring::cqueue::Entry) -> Self::Output {
+    fn transform_oneshot_output(
+        self,
+        _data: SpliceData,
+        cqe: io_uring::cqueue::Entry,
+    ) -> Self::Output {
         let res = cqe.result();
         if res >= 0 {
             Ok(usize::try_from(res).unwrap_or(0))

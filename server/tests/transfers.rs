@@ -2,6 +2,8 @@
 //! ports: login, zero-copy RETR/STOR byte for byte, REST, ABOR mid-transfer,
 //! and the upload rule (an interrupted STOR never damages an existing file).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -42,7 +44,14 @@ fn start() -> Server {
     let config = etc.path().join("ringftpd.toml");
     std::fs::write(&config, "login_fail_delay = 0\ndata_timeout = 5\n").unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--root"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--root",
+        ])
         .arg(root.path())
         .arg("--users")
         .arg(&users)
@@ -54,7 +63,10 @@ fn start() -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.trim().parse().unwrap();
         }
@@ -78,7 +90,10 @@ impl Ftp {
     fn connect(addr: SocketAddr) -> Ftp {
         let ctl = TcpStream::connect(addr).unwrap();
         ctl.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut f = Ftp { ctl, buf: Vec::new() };
+        let mut f = Ftp {
+            ctl,
+            buf: Vec::new(),
+        };
         assert_eq!(f.reply().code, 220);
         f
     }
@@ -97,7 +112,9 @@ impl Ftp {
     }
 
     fn cmd(&mut self, line: &str) -> Reply {
-        self.ctl.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        self.ctl
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
         self.reply()
     }
 
@@ -151,7 +168,10 @@ fn stor_then_retr_is_byte_identical_and_rest_resumes() {
     d.write_all(&body).unwrap();
     drop(d);
     assert_eq!(f.reply().code, 226);
-    assert_eq!(std::fs::read(path(srv.root.path(), "big file.bin")).unwrap(), body);
+    assert_eq!(
+        std::fs::read(path(srv.root.path(), "big file.bin")).unwrap(),
+        body
+    );
 
     let d = f.data();
     assert_eq!(f.cmd("RETR big file.bin").code, 150);
@@ -208,7 +228,10 @@ fn interrupted_overwrite_keeps_the_old_file_and_new_partial_file_stays() {
         assert_eq!(f.reply().code, 226);
     }
     drop(d);
-    assert_eq!(std::fs::read(path(srv.root.path(), "keep.bin")).unwrap(), old);
+    assert_eq!(
+        std::fs::read(path(srv.root.path(), "keep.bin")).unwrap(),
+        old
+    );
     let leftovers: Vec<_> = std::fs::read_dir(srv.root.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -5,5 +5,8 @@
 use ringftp_proto::reply::Reply;
 
 pub fn run(_mechanism: &str) -> Reply {
-    Reply::new(502, "AUTH not supported: this server speaks plain FTP only.")
+    Reply::new(
+        502,
+        "AUTH not supported: this server speaks plain FTP only.",
+    )
 }

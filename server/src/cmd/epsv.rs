@@ -19,7 +19,10 @@ pub fn run(ctx: &mut Ctx<'_>, arg: EpsvArg) -> Reply {
         EpsvArg::Protocol(p) => {
             let ours = if local.is_ipv4() { 1 } else { 2 };
             if p != ours {
-                return Reply::new(522, format!("Network protocol not supported, use ({ours})."));
+                return Reply::new(
+                    522,
+                    format!("Network protocol not supported, use ({ours})."),
+                );
             }
         }
         EpsvArg::Any => {}

@@ -45,7 +45,13 @@ pub async fn send_listing(ctx: &mut Ctx<'_>, text: String) -> Reply {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let stall = ctx.shared.config.data_timeout;
-    match xfer::watch(ctx, &conn, transfer::send_bytes(&conn, text.into_bytes(), stall)).await {
+    match xfer::watch(
+        ctx,
+        &conn,
+        transfer::send_bytes(&conn, text.into_bytes(), stall),
+    )
+    .await
+    {
         xfer::Outcome::Done(()) => {
             conn.finish();
             drop(conn);

@@ -125,7 +125,8 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
         Command::Rein => rein::run(s),
         other => {
             let State::LoggedIn(login) = &mut s.state else {
-                s.reply(Reply::new(530, "Please login with USER and PASS.")).await;
+                s.reply(Reply::new(530, "Please login with USER and PASS."))
+                    .await;
                 return;
             };
             let mut ctx = Ctx {
@@ -197,7 +198,9 @@ async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command) -> Reply {
         Command::Allo(_) => allo::run(),
         Command::Site(site) => site::run(ctx, site).await,
         Command::Avbl(p) => avbl::run(ctx, p.as_deref()).await,
-        Command::Pbsz(_) | Command::Prot(_) => Reply::new(503, "PBSZ and PROT need AUTH TLS first."),
+        Command::Pbsz(_) | Command::Prot(_) => {
+            Reply::new(503, "PBSZ and PROT need AUTH TLS first.")
+        }
         // Handled before login checks in `dispatch`.
         Command::User(_)
         | Command::Pass(_)

@@ -25,12 +25,21 @@ fn set(ctx: &mut Ctx<'_>, addr: SocketAddr, verb: &str) -> Reply {
     }
     if canonical_ip(addr.ip()) != canonical_ip(ctx.peer.ip()) {
         tracing::warn!(peer = %ctx.peer, target = %addr, "{verb} to a foreign address refused");
-        return Reply::new(504, format!("{verb} refused: the address must be your own (RFC 2577)."));
+        return Reply::new(
+            504,
+            format!("{verb} refused: the address must be your own (RFC 2577)."),
+        );
     }
     if addr.port() < 1024 {
-        return Reply::new(504, format!("{verb} refused: ports below 1024 are not allowed (RFC 2577)."));
+        return Reply::new(
+            504,
+            format!("{verb} refused: ports below 1024 are not allowed (RFC 2577)."),
+        );
     }
     let target = SocketAddr::new(ctx.peer.ip(), addr.port());
     ctx.login.data = DataPlan::Active(target);
-    Reply::new(200, format!("{verb} command successful. Consider using EPSV."))
+    Reply::new(
+        200,
+        format!("{verb} command successful. Consider using EPSV."),
+    )
 }

@@ -7,5 +7,8 @@ use ringftp_proto::reply::Reply;
 use super::Ctx;
 
 pub fn run(ctx: &Ctx<'_>) -> Reply {
-    Reply::new(257, format!("{} is the current directory", quote_257(&ctx.login.cwd)))
+    Reply::new(
+        257,
+        format!("{} is the current directory", quote_257(&ctx.login.cwd)),
+    )
 }

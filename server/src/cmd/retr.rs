@@ -29,7 +29,13 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     };
     if rest > meta.size {
         xfer::discard(ctx);
-        return Reply::new(554, format!("Restart offset {rest} is beyond the file size {}.", meta.size));
+        return Reply::new(
+            554,
+            format!(
+                "Restart offset {rest} is beyond the file size {}.",
+                meta.size
+            ),
+        );
     }
     let conn = match xfer::open(ctx).await {
         Ok(c) => c,
@@ -47,7 +53,12 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     }
     let stall = ctx.shared.config.data_timeout;
     let file = Rc::new(file);
-    let outcome = xfer::watch(ctx, &conn, transfer::send_file(&conn, file, rest, ascii, stall)).await;
+    let outcome = xfer::watch(
+        ctx,
+        &conn,
+        transfer::send_file(&conn, file, rest, ascii, stall),
+    )
+    .await;
     match outcome {
         xfer::Outcome::Done(n) => {
             tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "sent");

@@ -30,7 +30,12 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64, append: bool) -> Reply
 }
 
 /// Receives into `arg` with the given mode; `unique` is STOU's 150 text.
-pub async fn receive(ctx: &mut Ctx<'_>, arg: &str, mode: UploadMode, unique: Option<String>) -> Reply {
+pub async fn receive(
+    ctx: &mut Ctx<'_>,
+    arg: &str,
+    mode: UploadMode,
+    unique: Option<String>,
+) -> Reply {
     if let Some(r) = ctx.deny_write() {
         xfer::discard(ctx);
         return r;
@@ -86,7 +91,12 @@ pub async fn receive(ctx: &mut Ctx<'_>, arg: &str, mode: UploadMode, unique: Opt
         }
     };
     let offset = upload.offset();
-    let outcome = xfer::watch(ctx, &conn, transfer::receive_file(&conn, file, offset, ascii, stall)).await;
+    let outcome = xfer::watch(
+        ctx,
+        &conn,
+        transfer::receive_file(&conn, file, offset, ascii, stall),
+    )
+    .await;
     match outcome {
         xfer::Outcome::Done(n) => {
             drop(conn);

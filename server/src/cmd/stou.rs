@@ -30,9 +30,18 @@ pub async fn run(ctx: &mut Ctx<'_>, hint: Option<&str>) -> Reply {
         }
     };
     let target = path::join(&dir, &unique);
-    let reply = super::stor::receive(ctx, &target, UploadMode::Replace, Some(format!("FILE: {unique}"))).await;
+    let reply = super::stor::receive(
+        ctx,
+        &target,
+        UploadMode::Replace,
+        Some(format!("FILE: {unique}")),
+    )
+    .await;
     if reply.code == 226 {
-        return Reply::new(226, format!("Transfer complete (unique file name: {unique})."));
+        return Reply::new(
+            226,
+            format!("Transfer complete (unique file name: {unique})."),
+        );
     }
     reply
 }

@@ -95,10 +95,14 @@ pub async fn abort_replies(ctx: &mut Ctx<'_>) -> Reply {
 /// The reply for a transfer that failed on its own.
 pub fn failure_reply(e: &TransferError) -> Reply {
     match e {
-        TransferError::Network(err) => Reply::new(426, format!("Connection closed; transfer aborted: {err}.")),
+        TransferError::Network(err) => {
+            Reply::new(426, format!("Connection closed; transfer aborted: {err}."))
+        }
         TransferError::Local(_) if e.is_no_space() => {
             Reply::new(452, "Insufficient storage space; transfer aborted.")
         }
-        TransferError::Local(err) => Reply::new(451, format!("Local error; transfer aborted: {err}.")),
+        TransferError::Local(err) => {
+            Reply::new(451, format!("Local error; transfer aborted: {err}."))
+        }
     }
 }
