@@ -29,7 +29,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    init_logging();
+    init_logging(args.log.as_deref());
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -59,6 +59,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),
     };
     raise_nofile_limit();
+    // New directories and files get the configured umask (default 022).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(config.umask));
     let listeners = match server::bind_all(&config.listen, config.workers) {
         Ok(l) => l,
         Err(e) => {
@@ -128,9 +130,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
     code
 }
 
-fn init_logging() {
+/// `--log LEVEL` (or RINGFTPD_LOG) with tracing's filter syntax; default info.
+fn init_logging(level: Option<&str>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RINGFTPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = level
+        .and_then(|l| EnvFilter::try_new(l).ok())
+        .or_else(|| EnvFilter::try_from_env("RINGFTPD_LOG").ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
