@@ -413,6 +413,7 @@ def test_control_from_127_0_0_2_gets_its_own_address(server):
     """A session from 127.0.0.2 may PORT to 127.0.0.2 but not to 127.0.0.1."""
     r = Raw(server.host, server.port, src="127.0.0.2")
     r.login()
+    assert r.cmd("TYPE I")[0] == 200
     code, text = r.cmd("PORT 127,0,0,1,200,10")
     assert 500 <= code < 600, text
     lsock = socket.create_server(("127.0.0.2", 0))
