@@ -151,6 +151,7 @@ pub fn run(args: Args) -> u8 {
         pwd: home.clone(),
         startdir: home,
         quiet,
+        log_quiet: args.quiet,
         showprogress,
         global: Global {
             aflag: args.resume,

@@ -150,6 +150,9 @@ pub fn resume_larger_local(path: &str) -> String {
 pub fn resume_upload_larger(path: &str) -> String {
     format!("resume \"{path}\": destination file same size or larger")
 }
+pub fn not_modified(path: &str) -> String {
+    format!("File \"{path}\" was not modified")
+}
 pub fn local_chmod(path: &str, err: &str) -> String {
     format!("local chmod \"{path}\": {err}")
 }

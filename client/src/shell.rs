@@ -163,10 +163,8 @@ fn readline_loop(ctx: Ctx) -> u8 {
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => {
-                println!();
-                break 0;
-            }
+            // rustyline already moved to a new line, as sftp's printf("\n").
+            Err(ReadlineError::Eof) => break 0,
             Err(e) => {
                 commands::error(&e.to_string());
                 break 1;

@@ -190,6 +190,7 @@ pub fn do_download(
         },
     };
     let mut result = Ok(());
+    let mut modified = false;
     if let Some(data) = data {
         if let Err(e) = seek_to(&file, offset) {
             error(&messages::write_local(local, &strerror(&e)));
@@ -221,7 +222,7 @@ pub fn do_download(
             m.stop(last);
         }
         match r {
-            Ok(_) => {}
+            Ok(n) => modified = n > 0,
             Err(FtpError::Interrupted) => result = Err(CmdErr::Failed),
             Err(FtpError::Local(e)) => {
                 error(&messages::write_local(local, &strerror(&e)));
@@ -243,7 +244,11 @@ pub fn do_download(
                 }
             }
         }
-        if fflag {
+        if resume && !modified {
+            if !ctx.log_quiet {
+                error(&messages::not_modified(local));
+            }
+        } else if fflag {
             if let Err(e) = file.sync_all() {
                 error(&messages::local_sync(local, &strerror(&e)));
             }
@@ -394,7 +399,7 @@ fn download_dir_internal(
                 }
             }
             _ => {
-                if !ctx.quiet {
+                if !ctx.log_quiet {
                     error(&messages::not_regular_download_dir(&new_src));
                 }
             }

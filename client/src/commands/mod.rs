@@ -214,6 +214,8 @@ pub struct Ctx {
     pub pwd: String,
     pub startdir: String,
     pub quiet: bool,
+    /// `-q` only: hides sftp's logit() notes (batch mode alone does not).
+    pub log_quiet: bool,
     pub showprogress: bool,
     pub global: Global,
     /// Bytes per second for -l, 0 = unlimited.

@@ -286,7 +286,7 @@ fn upload_dir_internal(
         let new_dst = path_append(dst, &name);
         match std::fs::symlink_metadata(&new_src) {
             Err(e) => {
-                if !ctx.quiet {
+                if !ctx.log_quiet {
                     error(&format!("local lstat \"{name}\": {}", strerror(&e)));
                 }
                 ret = Err(CmdErr::Failed);
@@ -310,7 +310,7 @@ fn upload_dir_internal(
                 }
             }
             Ok(_) => {
-                if !ctx.quiet {
+                if !ctx.log_quiet {
                     error(&messages::local_not_regular_in_dir(&name));
                 }
             }
