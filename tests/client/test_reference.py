@@ -104,3 +104,14 @@ def test_gnu_ls_lines_hide_only_recent_dates_and_dir_sizes():
     assert normalize.normalize(a) != normalize.normalize(c)
     d = "-rw------- 1 root root 10 Nov 23  2023 b.txt"
     assert normalize.normalize(d) == d
+
+
+def test_terminal_rendering_is_what_a_person_sees():
+    libedit = "sftp> pwd\r\n"
+    rustyline = "sftp> \r\x1b[6Cp\r\x1b[Ksftp> pw\r\x1b[8C\x1b[Kd\r\n"
+    assert (
+        normalize.normalize(libedit) == normalize.normalize(rustyline) == "sftp> pwd\n"
+    )
+    # A prompt really missing, or a typo left on the screen, still shows.
+    assert normalize.normalize("pwd\r\n") != normalize.normalize(libedit)
+    assert normalize.normalize("sftp> pwdd\x08\r\n") == "sftp> pwdd\n"

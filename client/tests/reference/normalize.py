@@ -8,9 +8,11 @@ value changes from run to run; nothing else is touched, so every other byte is
 compared verbatim.
 
 Terminal artefacts (pty scenarios only):
-  T1. CRLF -> LF; ANSI/VT100 escape sequences removed (libedit and rustyline
-      redraw the line differently); BEL removed.
-  T2. A line redrawn with CR (progress meter) keeps only its last state.
+  T1. CRLF -> LF; BEL removed.
+  T2. Each line is rendered as a terminal shows it: CR, backspace and the
+      cursor/erase sequences are applied, other escapes dropped (libedit and
+      rustyline redraw the line differently; the progress meter redraws with
+      CR), so what is compared is what a person sees.
   T3. The ``^D`` a line editor may echo for Ctrl-D at the prompt is removed.
 Paths:
   P1. The local working tree's absolute path -> ``@LOCAL@`` (temp dirs differ).
@@ -69,14 +71,68 @@ DF_VALUES = re.compile(r"^(?: +[\d.]+[KMGTPE]?B?%?)+$")
 DF_HEADER = re.compile(r"^\s+Size\s+Used\s+Avail|^\s+Inodes\s+Used\s+Avail")
 
 
+CSI = re.compile(r"\x1b\[([0-9;?]*)[ -/]*([@-~])")
+
+
+def _render(line: str) -> str:
+    """What a terminal shows for one line: CR, BS and the cursor and erase
+    sequences line editors use (CSI C D G K P @) are applied; any other
+    escape sequence is dropped."""
+    buf: list[str] = []
+    col = 0
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\x1b":
+            m = CSI.match(line, i)
+            if m is None:
+                other = ANSI.match(line, i)
+                i = other.end() if other else i + 1
+                continue
+            params, final = m.group(1), m.group(2)
+            nums = [int(x) for x in params.replace("?", "").split(";") if x.isdigit()]
+            n = nums[0] if nums else 0
+            if final == "C":
+                col += max(n, 1)
+            elif final == "D":
+                col = max(col - max(n, 1), 0)
+            elif final == "G":
+                col = max(n, 1) - 1
+            elif final in "KJ":
+                if n == 0:
+                    del buf[col:]
+                elif n == 1:
+                    buf[: col + 1] = [" "] * min(col + 1, len(buf))
+                else:
+                    buf = []
+            elif final == "P":
+                del buf[col : col + max(n, 1)]
+            elif final == "@":
+                buf[col:col] = [" "] * max(n, 1)
+            i = m.end()
+            continue
+        if ch == "\r":
+            col = 0
+        elif ch == "\b":
+            col = max(col - 1, 0)
+        elif ch >= " " or ch == "\t":
+            while len(buf) < col:
+                buf.append(" ")
+            if col < len(buf):
+                buf[col] = ch
+            else:
+                buf.append(ch)
+            col += 1
+        i += 1
+    return "".join(buf)
+
+
 def _terminal(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\x07", "")
-    text = ANSI.sub("", text)
     lines = []
     for line in text.split("\n"):
-        if "\r" in line:
-            parts = [p for p in line.split("\r") if p != ""]
-            line = parts[-1] if parts else ""
+        if "\x1b" in line or "\r" in line or "\b" in line:
+            line = _render(line)
         if line.startswith("sftp> ") and line[6:] == "^D":
             line = "sftp> "
         lines.append(line)
