@@ -390,6 +390,23 @@ impl Ftp {
             let parent = ringftp_proto::path::parent(&norm).to_string();
             if let Ok(list) = self.list(&parent) {
                 if let Some(info) = list.into_iter().find(|i| i.name == name) {
+                    if info.kind != FileKind::Symlink {
+                        return Ok(Some(info));
+                    }
+                    // stat(2) follows links: ask what the target is.
+                    if self.cwd(path).is_ok() {
+                        return Ok(Some(FileInfo {
+                            kind: FileKind::Dir,
+                            ..info
+                        }));
+                    }
+                    if let Ok(size) = self.size(path) {
+                        return Ok(Some(FileInfo {
+                            kind: FileKind::File,
+                            size,
+                            ..info
+                        }));
+                    }
                     return Ok(Some(info));
                 }
             }
