@@ -3,6 +3,8 @@
 //! failure. Needs root (to create the FTP user) and vsftpd; otherwise it says
 //! why and does nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
