@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from ringftptest import PASSWORDS
+from ringftptest import PASSWORDS, Raw
 
 
 def test_greeting_and_good_login(raw):
@@ -176,3 +176,18 @@ def test_quit_before_login(raw):
     assert code == 221, text
     with pytest.raises(EOFError):
         r.reply()
+
+
+def test_password_with_spaces_and_utf8(make_server, tmp_path):
+    from ringftptest import add_user, ensure_built
+
+    users = tmp_path / "users-spaces.toml"
+    password = "  pass with spaces ü €  "
+    add_user(ensure_built(), users, "eve", password)
+    srv = make_server(users=users)
+    r = Raw(srv.host, srv.port)
+    assert r.cmd("USER eve")[0] == 331
+    r.sock.sendall(f"PASS {password}\r\n".encode())
+    code, text = r.reply()
+    assert code == 230, text
+    r.close()

@@ -432,3 +432,40 @@ def test_control_from_127_0_0_2_gets_its_own_address(server):
     assert r.reply()[0] == 226
     assert data == b"hello world\n"
     r.close()
+
+
+def test_metadata_changes_through_escaping_links_refused(server, workdir, escapes):
+    secret = escapes / "secret.txt"
+    os.chmod(secret, 0o640)
+    before = secret.stat()
+    ftp = server.ftp("alice")
+    ftp.cwd("/" + workdir.name)
+    for line in (
+        "SITE CHMOD 777 filelink",
+        "SITE CHMOD 777 rellink/secret.txt",
+        "SITE CHMOD 777 abslink",
+        "MFMT 20000101000000 filelink",
+        "MFMT 20000101000000 rellink/secret.txt",
+        "DELE rellink/secret.txt",
+        "RNFR rellink/secret.txt",
+    ):
+        with pytest.raises(ftplib.error_perm, match="^550"):
+            ftp.sendcmd(line)
+    after = secret.stat()
+    assert (after.st_mode, after.st_mtime_ns) == (before.st_mode, before.st_mtime_ns)
+    assert secret.exists()
+    ftp.quit()
+
+
+def test_rename_into_escaping_link_refused(server, workdir, escapes):
+    (workdir / "mine.txt").write_bytes(b"mine")
+    ftp = server.ftp("alice")
+    ftp.cwd("/" + workdir.name)
+    try:
+        ftp.sendcmd("RNFR mine.txt")
+        ftp.sendcmd("RNTO rellink/moved.txt")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("550"), e
+    assert not (escapes / "moved.txt").exists()
+    assert (workdir / "mine.txt").exists()
+    ftp.quit()

@@ -476,3 +476,23 @@ def test_abor_with_telnet_sync(ftp, workdir, big):
         assert ftp.voidresp().startswith("226")
     conn.close()
     assert ftp.voidcmd("NOOP").startswith("200")
+
+
+def test_aborted_new_upload_keeps_partial(ftp, workdir):
+    data = os.urandom(4 * MIB)
+    conn = start_stor(ftp, "STOR abor-new.bin")
+    conn.sendall(data[:MIB])
+    target = workdir / "abor-new.bin"
+    assert wait_for(lambda: target.exists() and target.stat().st_size > 0)
+    ftp.sock.sendall(b"ABOR\r\n")
+    first = ftp.getline()
+    codes = [first[:3]]
+    if first.startswith(("426", "451")):
+        codes.append(ftp.getline()[:3])
+    conn.close()
+    assert codes[-1] in ("225", "226"), codes
+    size = target.stat().st_size
+    assert 0 < size <= MIB
+    assert target.read_bytes() == data[:size]
+    ftp.storbinary("STOR abor-new.bin", io.BytesIO(data[size:]), rest=size)
+    assert file_sha(target) == sha(data)
