@@ -260,3 +260,38 @@ def test_second_sigterm_exits_at_once(make_server):
         pytest.fail("a second SIGTERM did not stop ringftpd at once")
     assert rc == 130, rc  # docs/edge-cases.md: "a second signal exits at once"
     conn.close()
+
+
+def test_stat_listing_cannot_inject_replies(server, workdir):
+    """A file name with CR LF must not end the STAT reply early."""
+    (workdir / "inj\r\n221 Bye").write_bytes(b"x")
+    (workdir / "nl\n200 fake").write_bytes(b"x")
+    r = Raw(server.host, server.port)
+    r.login()
+    code, text = r.cmd(f"STAT /{workdir.name}")
+    assert code in (211, 212, 213), text
+    assert text.count("\n") >= 3, text  # both names and the closing line
+    assert r.cmd("NOOP")[0] == 200  # still in step
+    code, text = r.cmd("PWD")
+    assert code == 257, text
+    r.close()
+
+
+def test_replace_during_download_serves_old_content(server, workdir):
+    old = os.urandom(16 * MIB)
+    new = os.urandom(2 * MIB)
+    (workdir / "swap.bin").write_bytes(old)
+    reader = server.ftp("alice", timeout=20)
+    reader.voidcmd("TYPE I")
+    conn = reader.transfercmd(f"RETR /{workdir.name}/swap.bin")
+    got = bytearray(conn.recv(MIB))
+    writer = server.ftp("alice", timeout=20)
+    writer.storbinary(f"STOR /{workdir.name}/swap.bin", io.BytesIO(new))
+    writer.quit()
+    while chunk := conn.recv(MIB):
+        got += chunk
+    conn.close()
+    assert reader.voidresp().startswith("226")
+    assert bytes(got) == old, "a download saw a mix of old and new content"
+    assert (workdir / "swap.bin").read_bytes() == new
+    reader.quit()
