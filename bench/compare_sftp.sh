@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# Transfer speed of ringftp/ringftpd side by side with OpenSSH sftp, vsftpd (curl, lftp) and the
+# machine's limit (iperf3 over loopback), on one machine, in one run.
+#
+#   bench/compare_sftp.sh            # full run (1 GiB files, 1,000 small files, 100 clients,
+#                                    # 10,000 idle sessions, 3 runs each): about 20-30 minutes
+#   bench/compare_sftp.sh --quick    # small sizes, 1 run: under 2 minutes once built
+#
+# Options: --quick, --runs N, --out DIR (default bench/results/<date>-<host>[-quick]), --keep
+# (keep the temp dir), --skip A,B (leave out contenders, e.g. lftp,curl; the run then says so),
+# --help.
+#
+# What it does (on a fresh Ubuntu/Debian machine, as root or with sudo):
+#   - installs what is missing: openssh-server, openssh-client, vsftpd, curl, lftp, iperf3
+#     (and, if cargo is missing, rustup's minimal toolchain);
+#   - builds ringftpd, ringftp (cargo build --release) and the load generator ringftp-bench;
+#   - creates one temporary user (ringbench, home in the temp dir; vsftpd and sshd need a real
+#     account) and removes it at the end; everything else lives in a temp dir: configs, host
+#     and client keys, served files;
+#   - starts a private sshd, vsftpd, ringftpd and iperf3 on free loopback ports, runs every case
+#     with the contenders alternated within each run, stops all of them by PID (also on error
+#     or Ctrl-C);
+#   - writes results.csv, summary.md and chart.svg under the output directory.
+# It asserts nothing about speed: it exits 0 when every case ran.
+set -euo pipefail
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+skipped() { [[ "$SKIP" == *",$1,"* ]]; }
+
+ORIG_ARGS=("$@")
+QUICK=0
+SKIP=","
+RUNS=""
+OUT=""
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --runs) RUNS="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        --keep) KEEP=1 ;;
+        --skip) SKIP=",$2,"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "compare_sftp.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$REPO"
+
+if [ "$QUICK" = 1 ]; then
+    BIG_MIB=64; SMALL_N=100; C3_CLIENTS=20; C3_MIB=2; C4_SESSIONS=300; C4_VSFTPD=50
+    : "${RUNS:=1}"; MODE=quick
+else
+    BIG_MIB=1024; SMALL_N=1000; C3_CLIENTS=100; C3_MIB=10; C4_SESSIONS=10000; C4_VSFTPD=1000
+    : "${RUNS:=3}"; MODE=full
+fi
+SMALL_KIB=4
+BENCH_USER=ringbench
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+[ "$(id -u)" -eq 0 ] || exec sudo -E "$0" "${ORIG_ARGS[@]}"
+
+# ---------------------------------------------------------------------------------------------
+# Install what is missing.
+# ---------------------------------------------------------------------------------------------
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
+command -v vsftpd >/dev/null 2>&1 || [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+for c in curl lftp iperf3 python3; do command -v "$c" >/dev/null 2>&1 || need+=("$c"); done
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+    # The packages start their system daemons; this script uses private instances only.
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; else
+        log "installing rustup (minimal profile)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        . "$HOME/.cargo/env"
+    fi
+fi
+SSHD="$(command -v sshd || echo /usr/sbin/sshd)"
+VSFTPD="$(command -v vsftpd || echo /usr/sbin/vsftpd)"
+SFTP_SERVER=internal-sftp
+for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/libexec/sftp-server; do
+    if [ -x "$p" ]; then SFTP_SERVER="$p"; break; fi
+done
+
+# ---------------------------------------------------------------------------------------------
+# Build.
+# ---------------------------------------------------------------------------------------------
+if skipped ringftp; then
+    log "building ringftpd (release)"
+    cargo build --release --quiet -p ringftpd
+else
+    log "building ringftpd and ringftp (release)"
+    cargo build --release --quiet -p ringftpd -p ringftp
+fi
+log "building the load generator ringftp-bench (release)"
+cargo build --release --quiet -p ringftp-bench
+TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+RINGFTPD="$TARGET/release/ringftpd"
+RINGFTP="$TARGET/release/ringftp"
+LOADGEN="$TARGET/release/ringftp-bench"
+for b in "$RINGFTPD" "$LOADGEN"; do [ -x "$b" ] || die "missing $b after build"; done
+
+# ---------------------------------------------------------------------------------------------
+# Temp dir, user, cleanup.
+# ---------------------------------------------------------------------------------------------
+T="$(mktemp -d "${TMPDIR:-/tmp}/ringftp-bench.XXXXXX")"
+chmod 755 "$T"
+mkdir -p "$T/etc" "$T/keys" "$T/log" "$T/srv" "$T/local" "$T/empty"
+chmod 700 "$T/etc" "$T/local"
+PIDS=()
+CREATED_USER=0
+cleanup() {
+    local rc=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ "$CREATED_USER" = 1 ]; then userdel "$BENCH_USER" 2>/dev/null; fi
+    if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+if id "$BENCH_USER" >/dev/null 2>&1; then
+    # Left over from an interrupted run: reuse it, pointed at this run's home.
+    usermod -d "$T/srv" -s /bin/bash "$BENCH_USER"
+else
+    useradd -M -d "$T/srv" -s /bin/bash "$BENCH_USER"
+fi
+CREATED_USER=1
+echo "$BENCH_USER:$PASSWORD" | chpasswd
+chown "$BENCH_USER:" "$T/srv"
+printf '%s\n' "$PASSWORD" >"$T/etc/password"
+printf 'machine 127.0.0.1 login %s password %s\n' "$BENCH_USER" "$PASSWORD" >"$T/etc/netrc"
+chmod 600 "$T/etc/password" "$T/etc/netrc"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() { # PORT PID NAME
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited at start; see $T/log"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "$3 does not listen on port $1"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Private sshd (key authentication only), vsftpd, ringftpd, iperf3.
+# ---------------------------------------------------------------------------------------------
+SSH_PORT="$(free_port)"
+ssh-keygen -q -t ed25519 -N '' -f "$T/etc/ssh_host_ed25519_key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/etc/client_key"
+cp "$T/etc/client_key.pub" "$T/keys/authorized_keys"
+chmod 644 "$T/keys/authorized_keys"
+cat >"$T/etc/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $T/etc/ssh_host_ed25519_key
+PidFile $T/etc/sshd.pid
+AuthorizedKeysFile $T/keys/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers $BENCH_USER
+Subsystem sftp $SFTP_SERVER
+LogLevel ERROR
+EOF
+mkdir -p /run/sshd # privilege separation directory that Debian's sshd insists on
+"$SSHD" -D -f "$T/etc/sshd_config" -E "$T/log/sshd.log" &
+PIDS+=($!)
+wait_port "$SSH_PORT" "${PIDS[-1]}" sshd
+
+FTP_PORT="$(free_port)"
+cat >"$T/etc/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=$FTP_PORT
+background=NO
+seccomp_sandbox=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+chroot_local_user=NO
+pasv_enable=YES
+max_clients=20000
+max_per_ip=0
+idle_session_timeout=3600
+data_connection_timeout=300
+dirmessage_enable=NO
+xferlog_enable=NO
+vsftpd_log_file=$T/log/vsftpd.log
+secure_chroot_dir=$T/empty
+pam_service_name=vsftpd
+userlist_enable=NO
+ssl_enable=NO
+EOF
+"$VSFTPD" "$T/etc/vsftpd.conf" &
+VSFTPD_PID=$!
+PIDS+=("$VSFTPD_PID")
+wait_port "$FTP_PORT" "$VSFTPD_PID" vsftpd
+
+printf '%s\n' "$PASSWORD" | "$RINGFTPD" user add "$BENCH_USER" --users "$T/etc/ringftpd.users" --password-stdin >/dev/null
+RING_PORT=""
+RINGFTPD_PID=""
+start_ringftpd() {
+    local logf="$T/log/ringftpd.$((${#PIDS[@]})).log"
+    "$RINGFTPD" serve --listen 127.0.0.1:0 --root "$T/srv" --users "$T/etc/ringftpd.users" \
+        --max-clients 20000 --idle-timeout 3600 2>"$logf" &
+    RINGFTPD_PID=$!
+    PIDS+=("$RINGFTPD_PID")
+    RING_PORT=""
+    for _ in $(seq 100); do
+        kill -0 "$RINGFTPD_PID" 2>/dev/null || { cat "$logf" >&2; die "ringftpd exited at start"; }
+        RING_PORT="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$logf" | head -n1)"
+        [ -n "$RING_PORT" ] && break
+        sleep 0.1
+    done
+    [ -n "$RING_PORT" ] || die "ringftpd did not say 'listening on'; see $logf"
+}
+stop_ringftpd() {
+    kill "$RINGFTPD_PID" 2>/dev/null || true
+    wait "$RINGFTPD_PID" 2>/dev/null || true
+}
+start_ringftpd
+
+IPERF_PORT="$(free_port)"
+iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >"$T/log/iperf3.log" 2>&1 &
+PIDS+=($!)
+wait_port "$IPERF_PORT" "${PIDS[-1]}" iperf3
+log "sshd :$SSH_PORT, vsftpd :$FTP_PORT, ringftpd :$RING_PORT, iperf3 :$IPERF_PORT; temp dir $T"
+
+# ---------------------------------------------------------------------------------------------
+# Data.
+# ---------------------------------------------------------------------------------------------
+log "creating data: ${BIG_MIB} MiB random file, $SMALL_N x $SMALL_KIB KiB files, $C3_CLIENTS x $C3_MIB MiB files"
+BIG_BYTES=$((BIG_MIB * 1024 * 1024))
+head -c "$BIG_BYTES" /dev/urandom >"$T/srv/big.bin"
+cp "$T/srv/big.bin" "$T/local/up.bin"
+mkdir -p "$T/srv/small" "$T/local/small" "$T/srv/c3"
+python3 - "$T/srv/small" "$SMALL_N" "$((SMALL_KIB * 1024))" <<'EOF'
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    with open(os.path.join(d, f"f{i:04d}.dat"), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+cp -a "$T/srv/small/." "$T/local/small/"
+for i in $(seq 0 $((C3_CLIENTS - 1))); do
+    head -c "$((C3_MIB * 1024 * 1024))" /dev/urandom >"$T/srv/c3/f$i.bin"
+done
+# A null device inside the served tree, so that every server can "put into /dev/null" the same
+# way (ringftpd cannot reach /dev/null: it is jailed beneath its root).
+mknod -m 666 "$T/srv/devnull" c 1 3
+chown -R "$BENCH_USER:" "$T/srv"
+sync
+
+# ---------------------------------------------------------------------------------------------
+# Results.
+# ---------------------------------------------------------------------------------------------
+HOST="$(hostname -s 2>/dev/null || hostname)"
+if [ -z "$OUT" ]; then
+    OUT="$REPO/bench/results/$(date +%Y-%m-%d)-$HOST"
+    [ "$QUICK" = 1 ] && OUT="$OUT-quick"
+fi
+mkdir -p "$OUT"
+CSV="$OUT/results.csv"
+"$LOADGEN" header >"$CSV"
+record() { # case contender op run metric value unit
+    local IFS=,
+    echo "$*" >>"$CSV"
+}
+# Times "$@" and records seconds and MiB/s for BYTES; extra: files count for files/s.
+measure() { # case contender op run bytes files -- command...
+    local case=$1 who=$2 op=$3 run=$4 bytes=$5 files=$6
+    shift 7
+    sync
+    local t0=$EPOCHREALTIME
+    if ! "$@" >"$T/log/last.out" 2>&1; then
+        cat "$T/log/last.out" >&2
+        die "case $case $who $op run $run failed: $*"
+    fi
+    local t1=$EPOCHREALTIME
+    local secs
+    secs="$(python3 -c "print(f'{$t1-$t0:.4f}')")"
+    record "$case" "$who" "$op" "$run" seconds "$secs" s
+    record "$case" "$who" "$op" "$run" mib_s "$(python3 -c "print(f'{$bytes/1048576/$secs:.2f}')")" MiB/s
+    if [ "$files" -gt 0 ]; then
+        record "$case" "$who" "$op" "$run" files_s "$(python3 -c "print(f'{$files/$secs:.1f}')")" files/s
+    fi
+    log "  $case $op $who run $run: ${secs}s"
+}
+check_size() { # file bytes
+    local got
+    got="$(stat -c %s "$1" 2>/dev/null || echo missing)"
+    [ "$got" = "$2" ] || die "$1: size $got, expected $2"
+}
+check_count() { # dir n
+    local got
+    got="$(find "$1" -type f | wc -l)"
+    [ "$got" = "$2" ] || die "$1: $got files, expected $2"
+}
+
+SSH_OPTS=(-q -P "$SSH_PORT" -i "$T/etc/client_key" -o BatchMode=yes -o StrictHostKeyChecking=no
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+batch() { # name lines...: writes a batch file, prints its path
+    local f="$T/etc/$1.batch"
+    shift
+    printf '%s\n' "$@" >"$f"
+    echo "$f"
+}
+# One client action, the same for every contender: DIRECTION (get|put|getr|putr), local path,
+# remote path.
+run_client() { # contender direction local remote
+    local who=$1 dir=$2 loc=$3 rem=$4 b append=""
+    # vsftpd truncates a STOR target with ftruncate(), which a device refuses ("500 OOPS"):
+    # into the null device it gets APPE, which does not truncate.
+    [ "$rem" = devnull ] && append=--append
+    case "$who" in
+        ringftp|sftp|sftp-aes128gcm)
+            case "$dir" in
+                get) b="$(batch "$who" "get $rem $loc")" ;;
+                put) b="$(batch "$who" "put $loc $rem")" ;;
+                getr) b="$(batch "$who" "get -r $rem $loc")" ;;
+                putr) b="$(batch "$who" "put -r $loc $rem")" ;;
+            esac
+            case "$who" in
+                ringftp) "$RINGFTP" -P "$RING_PORT" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1" ;;
+                sftp) sftp "${SSH_OPTS[@]}" -b "$b" "$BENCH_USER@127.0.0.1" ;;
+                sftp-aes128gcm) sftp "${SSH_OPTS[@]}" -o Ciphers=aes128-gcm@openssh.com -b "$b" "$BENCH_USER@127.0.0.1" ;;
+            esac
+            ;;
+        curl)
+            case "$dir" in
+                get) curl -sS --fail --netrc-file "$T/etc/netrc" -o "$loc" "ftp://127.0.0.1:$FTP_PORT/$rem" ;;
+                put) curl -sS --fail --netrc-file "$T/etc/netrc" -T "$loc" $append "ftp://127.0.0.1:$FTP_PORT/$rem" ;;
+                *) die "curl has no recursive transfer" ;;
+            esac
+            ;;
+        lftp)
+            local s="$T/etc/lftp.script"
+            {
+                echo "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no"
+                echo "set ftp:passive-mode yes; set xfer:clobber yes; set cmd:interactive no"
+                echo "open -u $BENCH_USER,$PASSWORD -p $FTP_PORT 127.0.0.1"
+                case "$dir" in
+                    get) echo "get $rem -o $loc" ;;
+                    put) echo "put $loc -o $rem" ;;
+                    getr) echo "mirror $rem $loc" ;;
+                    putr) echo "mirror -R $loc $rem" ;;
+                esac
+            } >"$s"
+            chmod 600 "$s"
+            lftp -f "$s"
+            ;;
+        *) die "unknown contender $who" ;;
+    esac
+}
+# Rotates the contender list by the run number, so each one goes first in turn.
+rotate() { # run items...
+    local r=$1
+    shift
+    local n=$# i
+    local items=("$@")
+    for ((i = 0; i < n; i++)); do echo "${items[$(((i + r) % n))]}"; done
+}
+iperf() { # case op run [-R]
+    local j="$T/log/iperf.json"
+    sync
+    iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -n "$BIG_BYTES" -J ${4:+"$4"} >"$j" || die "iperf3 failed"
+    python3 - "$j" "$CSV" "$1" "$2" "$3" <<'EOF'
+import json, sys
+j, csv, case, op, run = sys.argv[1:]
+r = json.load(open(j))["end"]["sum_received"]
+with open(csv, "a") as f:
+    f.write(f"{case},iperf3,{op},{run},seconds,{r['seconds']:.4f},s\n")
+    f.write(f"{case},iperf3,{op},{run},mib_s,{r['bytes'] / 1048576 / r['seconds']:.2f},MiB/s\n")
+EOF
+    log "  $1 $2 iperf3 run $3"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Case 1: one big file, get and put, into a real file and into /dev/null.
+# ---------------------------------------------------------------------------------------------
+C1=(ringftp sftp sftp-aes128gcm curl lftp)
+log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    for op in get-file get-null put-file put-null; do
+        for who in $(rotate "$run" "${C1[@]}" iperf3); do
+            skipped "$who" && continue
+            if [ "$who" = iperf3 ]; then
+                case "$op" in
+                    get-null) iperf 1 "$op" "$run" -R ;;
+                    put-null) iperf 1 "$op" "$run" ;;
+                esac
+                continue
+            fi
+            case "$op" in
+                get-file)
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" big.bin
+                    check_size "$T/local/got.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/srv/big.bin" || die "$who get: content differs"; }
+                    rm -f "$T/local/got.bin" ;;
+                get-null)
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get /dev/null big.bin ;;
+                put-file)
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" "up-$who.bin"
+                    check_size "$T/srv/up-$who.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/up.bin" || die "$who put: content differs"; }
+                    rm -f "$T/srv/up-$who.bin" ;;
+                put-null)
+                    # lftp only appends after a successful SIZE, which vsftpd refuses for a device.
+                    [ "$who" = lftp ] && continue
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" devnull
+                    [ -c "$T/srv/devnull" ] || die "$who put replaced the null device" ;;
+            esac
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Case 2: get -r and put -r of many small files.
+# ---------------------------------------------------------------------------------------------
+C2=(ringftp sftp lftp)
+SMALL_BYTES=$((SMALL_N * SMALL_KIB * 1024))
+log "case 2: $SMALL_N x $SMALL_KIB KiB get -r/put -r, $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    for op in get-r put-r; do
+        for who in $(rotate "$run" "${C2[@]}"); do
+            skipped "$who" && continue
+            case "$op" in
+                get-r)
+                    measure 2 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
+                    check_count "$T/local/got-small" "$SMALL_N"
+                    rm -rf "$T/local/got-small" ;;
+                put-r)
+                    measure 2 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small-$who"
+                    check_count "$T/srv/up-small-$who" "$SMALL_N"
+                    rm -rf "$T/srv/up-small-$who" ;;
+            esac
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Case 3: many clients at once, each downloading its own file (load generator).
+# ---------------------------------------------------------------------------------------------
+log "case 3: $C3_CLIENTS clients x $C3_MIB MiB, $RUNS run(s)"
+loadgen() { # contender port subcommand args...
+    local who=$1 port=$2 sub=$3
+    shift 3
+    "$LOADGEN" "$sub" --addr "127.0.0.1:$port" --user "$BENCH_USER" --password-file "$T/etc/password" \
+        --contender "$who" "$@" >>"$CSV" 2>"$T/log/loadgen.err" || { cat "$T/log/loadgen.err" >&2; die "ringftp-bench $sub $who failed"; }
+}
+for run in $(seq "$RUNS"); do
+    for who in $(rotate "$run" ringftpd vsftpd); do
+        skipped "$who" && continue
+        port=$RING_PORT
+        [ "$who" = vsftpd ] && port=$FTP_PORT
+        loadgen "$who" "$port" download --run "$run" --clients "$C3_CLIENTS" --pattern 'c3/f{i}.bin' \
+            --expect-bytes "$((C3_MIB * 1024 * 1024))" --op "get-${C3_CLIENTS}x${C3_MIB}MiB"
+        log "  3 $who run $run: $(grep "^3,$who,.*,$run,mib_s," "$CSV" | cut -d, -f6) MiB/s"
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Case 4: idle logged-in sessions (ringftpd restarted before each run, so memory starts clean).
+# vsftpd is measured with fewer sessions: it forks two processes per session.
+# ---------------------------------------------------------------------------------------------
+log "case 4: $C4_SESSIONS idle sessions on ringftpd ($C4_VSFTPD on vsftpd), $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    if ! skipped ringftpd; then
+        stop_ringftpd
+        start_ringftpd
+        loadgen ringftpd "$RING_PORT" idle --run "$run" --sessions "$C4_SESSIONS" --server-pid "$RINGFTPD_PID" \
+            --op "idle-$C4_SESSIONS"
+        log "  4 ringftpd run $run: $(grep "^4,ringftpd,.*,$run,\(rss_per_session\|logins_per_s\|login_list_ms_median\)," "$CSV" | cut -d, -f5,6 | tr '\n' ' ')"
+    fi
+    skipped vsftpd && continue
+    loadgen vsftpd "$FTP_PORT" idle --run "$run" --sessions "$C4_VSFTPD" --server-pid "$VSFTPD_PID" \
+        --op "idle-$C4_VSFTPD"
+    log "  4 vsftpd run $run: $(grep "^4,vsftpd,.*,$run,\(pss_per_session\|logins_per_s\|login_list_ms_median\)," "$CSV" | cut -d, -f5,6 | tr '\n' ' ')"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Summary.
+# ---------------------------------------------------------------------------------------------
+{
+    echo "skipped=${SKIP//,/ }"
+    echo "mode=$MODE runs=$RUNS big_mib=$BIG_MIB small_n=$SMALL_N small_kib=$SMALL_KIB c3_clients=$C3_CLIENTS c3_mib=$C3_MIB c4_sessions=$C4_SESSIONS c4_vsftpd=$C4_VSFTPD"
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host=$HOST"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) x $(nproc)"
+    echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+    echo "kernel=$(uname -r)"
+    echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "fs=$(df -T "$T" | awk 'NR==2 {print $2" on "$1}')"
+    echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "openssh=$(ssh -V 2>&1)"
+    echo "vsftpd=$("$VSFTPD" -v 0>&- 2>&1 | head -n1)"
+    echo "curl=$(curl --version | head -n1 | cut -d' ' -f1-2)"
+    echo "lftp=$(lftp --version | head -n1)"
+    echo "iperf3=$(iperf3 --version | head -n1)"
+} >"$OUT/machine.txt"
+python3 "$REPO/bench/summarize.py" "$OUT"
+log "results: $OUT/summary.md, $OUT/results.csv, $OUT/chart.svg"
+cat "$OUT/summary.md"

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Summarise a compare_sftp.sh run: results.csv -> summary.md and chart.svg (stdlib only).
+
+Usage: summarize.py DIR   (DIR holds results.csv and machine.txt, written by compare_sftp.sh)
+
+Every figure is a median over runs with its min and max; ratios are between medians.
+"""
+
+import csv
+import html
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+C1_ORDER = ["ringftp", "sftp", "sftp-aes128gcm", "curl", "lftp", "iperf3"]
+C1_OPS = ["get-file", "put-file", "get-null", "put-null"]
+C2_ORDER = ["ringftp", "sftp", "lftp"]
+C2_OPS = ["get-r", "put-r"]
+LABEL = {
+    "ringftp": "ringftp -> ringftpd",
+    "sftp": "sftp (default cipher)",
+    "sftp-aes128gcm": "sftp aes128-gcm",
+    "curl": "curl -> vsftpd",
+    "lftp": "lftp -> vsftpd",
+    "iperf3": "iperf3 (loopback limit)",
+    "ringftpd": "ringftpd",
+    "vsftpd": "vsftpd",
+}
+COLOUR = {
+    "ringftp": "#d62728",
+    "sftp": "#1f77b4",
+    "sftp-aes128gcm": "#6baed6",
+    "curl": "#2ca02c",
+    "lftp": "#98df8a",
+    "iperf3": "#7f7f7f",
+}
+
+
+class Stat:
+    def __init__(self, values):
+        self.values = sorted(values)
+        self.median = statistics.median(self.values)
+        self.min = self.values[0]
+        self.max = self.values[-1]
+        self.n = len(self.values)
+
+
+def load(path):
+    """(case, contender, op, metric) -> Stat."""
+    raw = defaultdict(list)
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            key = (row["case"], row["contender"], row["op"], row["metric"])
+            raw[key].append(float(row["value"]))
+    return {k: Stat(v) for k, v in raw.items()}
+
+
+def fmt(v):
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b.median == 0:
+        return "n/a"
+    return f"{a.median / b.median:.2f}x"
+
+
+def get(stats, case, who, op, metric):
+    return stats.get((str(case), who, op, metric))
+
+
+def ops_of(stats, case):
+    return sorted({k[2] for k in stats if k[0] == str(case)})
+
+
+def transfer_table(stats, case, ops, order, metric, unit, refs):
+    lines = [
+        f"| operation | contender | median {unit} | min | max | runs | "
+        + " | ".join(f"vs {LABEL.get(r, r)}" for r in refs)
+        + " |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(refs),
+    ]
+    for op in ops:
+        for who in order:
+            s = get(stats, case, who, op, metric)
+            if s is None:
+                continue
+            cells = [ratio(s, get(stats, case, r, op, metric)) if r != who else "1.00x" for r in refs]
+            lines.append(
+                f"| {op} | {LABEL.get(who, who)} | **{fmt(s.median)}** | {fmt(s.min)} | "
+                f"{fmt(s.max)} | {s.n} | " + " | ".join(cells) + " |"
+            )
+    return lines
+
+
+def check(lines, name, value, target, ok):
+    if value is None:
+        lines.append(f"| {name} | not measured | {target} | - |")
+    else:
+        lines.append(f"| {name} | {value} | {target} | {'met' if ok else '**missed**'} |")
+
+
+def targets(stats):
+    lines = ["| target | measured (median) | goal | |", "|---|---|---|---|"]
+    for op in ["get-file", "put-file"]:
+        r = get(stats, 1, "ringftp", op, "mib_s")
+        for ref, goal in [("sftp", 5.0), ("curl", 1.5)]:
+            b = get(stats, 1, ref, op, "mib_s")
+            v = r.median / b.median if r and b else None
+            check(
+                lines,
+                f"1: {op} ringftp / {LABEL[ref]}",
+                None if v is None else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
+                f">= {goal}x",
+                v is not None and v >= goal,
+            )
+    for op in ["get-null", "put-null"]:
+        r = get(stats, 1, "ringftp", op, "mib_s")
+        b = get(stats, 1, "iperf3", op, "mib_s")
+        v = r.median / b.median if r and b else None
+        check(
+            lines,
+            f"1: {op} ringftp / iperf3",
+            None if v is None else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
+            ">= 80%",
+            v is not None and v >= 0.8,
+        )
+    for op in C2_OPS:
+        r = get(stats, 2, "ringftp", op, "files_s")
+        b = get(stats, 2, "lftp", op, "files_s")
+        v = r.median / b.median if r and b else None
+        check(
+            lines,
+            f"2: {op} ringftp / lftp mirror",
+            None if v is None else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} files/s)",
+            ">= 2x",
+            v is not None and v >= 2.0,
+        )
+    op4 = next((o for o in ops_of(stats, 4) if get(stats, 4, "ringftpd", o, "rss_per_session")), None)
+    s = get(stats, 4, "ringftpd", op4, "rss_per_session") if op4 else None
+    check(
+        lines,
+        f"4: server memory per idle session ({op4 or 'idle'}, VmRSS delta)",
+        None if s is None else f"{s.median:,.0f} B",
+        "<= 4,096 B",
+        s is not None and s.median <= 4096,
+    )
+    s = get(stats, 4, "ringftpd", op4, "logins_per_s") if op4 else None
+    check(
+        lines,
+        "4: logins per second (argon2id)",
+        None if s is None else f"{s.median:.0f}/s",
+        ">= 100/s",
+        s is not None and s.median >= 100,
+    )
+    s = get(stats, 4, "ringftpd", op4, "login_list_ms_median") if op4 else None
+    worst = get(stats, 4, "ringftpd", op4, "login_list_ms_max") if op4 else None
+    check(
+        lines,
+        "4: new login + LIST while sessions are held",
+        None if s is None else f"{s.median:.1f} ms (worst probe {worst.max:.1f} ms)",
+        "<= 50 ms",
+        s is not None and s.median <= 50,
+    )
+    return lines
+
+
+def case3(stats):
+    lines = [
+        "| operation | server | median MiB/s | min | max | runs | vs vsftpd |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for op in ops_of(stats, 3):
+        ref = get(stats, 3, "vsftpd", op, "mib_s")
+        for who in ["ringftpd", "vsftpd"]:
+            s = get(stats, 3, who, op, "mib_s")
+            if s:
+                lines.append(
+                    f"| {op} | {who} | **{fmt(s.median)}** | {fmt(s.min)} | {fmt(s.max)} | {s.n} | {ratio(s, ref)} |"
+                )
+    return lines
+
+
+def case4(stats):
+    metrics = [
+        ("sessions_held", "sessions held", "{:,.0f}"),
+        ("sessions_alive_at_end", "alive at end (NOOP)", "{:,.0f}"),
+        ("rss_per_session", "server VmRSS per session (B)", "{:,.0f}"),
+        ("anon_per_session", "server RssAnon per session (B)", "{:,.0f}"),
+        ("pss_per_session", "server PSS per session (B)", "{:,.0f}"),
+        ("procs_per_session", "server processes per session", "{:.2f}"),
+        ("logins_per_s", "logins per second", "{:,.1f}"),
+        ("login_list_ms_median", "new login + LIST, median probe (ms)", "{:.1f}"),
+        ("login_list_ms_max", "new login + LIST, worst probe (ms)", "{:.1f}"),
+    ]
+    cols = [(who, op) for op in ops_of(stats, 4) for who in ["ringftpd", "vsftpd"] if get(stats, 4, who, op, "sessions_held")]
+    lines = [
+        "| figure (median [min-max] over runs) | " + " | ".join(f"{w} ({o})" for w, o in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for key, name, f in metrics:
+        cells = []
+        for who, op in cols:
+            s = get(stats, 4, who, op, key)
+            cells.append("-" if s is None else f"{f.format(s.median)} [{f.format(s.min)}-{f.format(s.max)}]")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def svg_panel(out, y0, title, stats, case, ops, order, metric, unit, width):
+    """Horizontal bars (median) with min-max whiskers, one group per operation."""
+    bar_h, gap, left, right = 14, 10, 190, 90
+    rows = [(op, who, get(stats, case, who, op, metric)) for op in ops for who in order]
+    rows = [r for r in rows if r[2] is not None]
+    top = max((r[2].max for r in rows), default=1.0) or 1.0
+    scale = (width - left - right) / top
+    out.append(f'<text x="10" y="{y0 + 18}" font-size="15" font-weight="bold">{html.escape(title)}</text>')
+    y = y0 + 34
+    for op in ops:
+        group = [r for r in rows if r[0] == op]
+        if not group:
+            continue
+        out.append(f'<text x="10" y="{y + 11}" font-size="12" font-weight="bold">{html.escape(op)}</text>')
+        y += 16
+        for _, who, s in group:
+            w = s.median * scale
+            out.append(f'<text x="{left - 6}" y="{y + 11}" font-size="11" text-anchor="end">{html.escape(LABEL.get(who, who))}</text>')
+            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{COLOUR.get(who, "#999")}"/>')
+            x1, x2, ym = left + s.min * scale, left + s.max * scale, y + bar_h / 2
+            out.append(f'<line x1="{x1:.1f}" y1="{ym}" x2="{x2:.1f}" y2="{ym}" stroke="black"/>')
+            out.append(f'<line x1="{x1:.1f}" y1="{y + 3}" x2="{x1:.1f}" y2="{y + bar_h - 3}" stroke="black"/>')
+            out.append(f'<line x1="{x2:.1f}" y1="{y + 3}" x2="{x2:.1f}" y2="{y + bar_h - 3}" stroke="black"/>')
+            out.append(f'<text x="{max(x2, left + w) + 5:.1f}" y="{y + 11}" font-size="11">{fmt(s.median)} {unit}</text>')
+            y += bar_h + 3
+        y += gap
+    return y
+
+
+def chart(stats, big, small, path):
+    width = 900
+    body = []
+    y = svg_panel(body, 0, f"Case 1: one {big} file, median MiB/s (whiskers: min-max)", stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", width)
+    y = svg_panel(body, y + 10, f"Case 2: {small} small files, get -r / put -r, median files/s", stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", width)
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y + 10}" font-family="sans-serif">',
+        f'<rect width="{width}" height="{y + 10}" fill="white"/>',
+        *body,
+        "</svg>",
+    ]
+    Path(path).write_text("\n".join(svg) + "\n")
+
+
+def main():
+    out = Path(sys.argv[1])
+    stats = load(out / "results.csv")
+    machine = dict(
+        line.split("=", 1) for line in (out / "machine.txt").read_text().splitlines() if "=" in line
+    )
+    params = dict(kv.split("=") for kv in machine.get("mode", "").split()[1:] if "=" in kv)
+    mode = machine.get("mode", "?").split()[0]
+    big = f"{params.get('big_mib', '?')} MiB"
+    small = f"{params.get('small_n', '?')} x {params.get('small_kib', '?')} KiB"
+    chart(stats, big, small, out / "chart.svg")
+
+    md = [f"# ringftp benchmark: {machine.get('date', '?')} on {machine.get('host', '?')} ({mode} mode)", ""]
+    md += ["Produced by `bench/compare_sftp.sh`; raw rows in `results.csv`, chart in `chart.svg`.", ""]
+    md += ["## Machine", ""]
+    for k in ["cpu", "mem", "kernel", "os", "fs", "commit", "openssh", "vsftpd", "curl", "lftp", "iperf3"]:
+        md.append(f"- {k}: {machine.get(k, '?')}")
+    md.append(f"- parameters: {machine.get('mode', '?')}")
+    if machine.get("skipped", "").strip():
+        md.append(f"- **skipped contenders**: {machine['skipped'].strip()}")
+    md += ["", "All clients and servers run on this one machine over loopback; figures are medians "
+           "of the runs with min and max; ratios compare medians.", ""]
+    md += ["## Targets (bench/README.md)", ""] + targets(stats) + [""]
+    md += [f"## Case 1: get and put of one {big} random file", ""]
+    md += ["`-file`: into a real file (page cache, no fsync); `-null`: into /dev/null (get) or a "
+           "null device node inside the served directory (put). Time includes connecting and "
+           "logging in.", ""]
+    md += transfer_table(stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", ["sftp", "curl", "iperf3"]) + [""]
+    md += [f"## Case 2: get -r and put -r of {small} files", ""]
+    md += transfer_table(stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", ["sftp", "lftp"]) + [""]
+    md += [f"## Case 3: {params.get('c3_clients', '?')} clients at once, each downloading its own "
+           f"{params.get('c3_mib', '?')} MiB file (ringftp-bench download)", ""]
+    md += ["Aggregate rate: all bytes over the time from the common start to the last 226 "
+           "(logins before the start are not timed).", ""]
+    md += case3(stats) + [""]
+    md += ["## Case 4: logged-in idle sessions (ringftp-bench idle)", ""]
+    md += ["Memory is read from /proc before opening the sessions and after all are logged in, "
+           "summed over the server's process tree (vsftpd forks per session; PSS splits shared "
+           "pages fairly among them). Kernel socket memory is not included. ringftpd is "
+           "restarted before each run.", ""]
+    md += case4(stats) + [""]
+    (out / "summary.md").write_text("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
