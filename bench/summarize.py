@@ -122,10 +122,16 @@ def targets(stats):
     for op in ["get-null", "put-null"]:
         r = get(stats, 1, "ringftp", op, "mib_s")
         b = get(stats, 1, "iperf3", op, "mib_s")
+        name = f"1: {op} ringftp / iperf3"
+        if r is None and op == "put-null":
+            # ringftpd writes only regular files, so it cannot put into a null device: the
+            # nearest figure is put into a file (page cache, no fsync).
+            r = get(stats, 1, "ringftp", "put-file", "mib_s")
+            name = "1: put ringftp (into a file: ringftpd cannot put into a device) / iperf3"
         v = r.median / b.median if r and b else None
         check(
             lines,
-            f"1: {op} ringftp / iperf3",
+            name,
             None if v is None else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
             ">= 80%",
             v is not None and v >= 0.8,
