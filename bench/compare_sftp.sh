@@ -494,18 +494,21 @@ done
 # Case 4: idle logged-in sessions (ringftpd restarted before each run, so memory starts clean).
 # vsftpd is measured with fewer sessions: it forks two processes per session.
 # ---------------------------------------------------------------------------------------------
+# A server that grows without bound must not take the machine down: stop opening sessions
+# once it holds a third of the memory available now.
+MEM_CAP_MIB=$(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 1024 / 3))
 log "case 4: $C4_SESSIONS idle sessions on ringftpd ($C4_VSFTPD on vsftpd), $RUNS run(s)"
 for run in $(seq "$RUNS"); do
     if ! skipped ringftpd; then
         stop_ringftpd
         start_ringftpd
         loadgen ringftpd "$RING_PORT" idle --run "$run" --sessions "$C4_SESSIONS" --server-pid "$RINGFTPD_PID" \
-            --op "idle-$C4_SESSIONS"
+            --op "idle-$C4_SESSIONS" --max-server-mib "$MEM_CAP_MIB"
         log "  4 ringftpd run $run: $(grep "^4,ringftpd,.*,$run,\(rss_per_session\|logins_per_s\|login_list_ms_median\)," "$CSV" | cut -d, -f5,6 | tr '\n' ' ')"
     fi
     skipped vsftpd && continue
     loadgen vsftpd "$FTP_PORT" idle --run "$run" --sessions "$C4_VSFTPD" --server-pid "$VSFTPD_PID" \
-        --op "idle-$C4_VSFTPD"
+        --op "idle-$C4_VSFTPD" --max-server-mib "$MEM_CAP_MIB"
     log "  4 vsftpd run $run: $(grep "^4,vsftpd,.*,$run,\(pss_per_session\|logins_per_s\|login_list_ms_median\)," "$CSV" | cut -d, -f5,6 | tr '\n' ' ')"
 done
 

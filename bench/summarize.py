@@ -195,6 +195,7 @@ def case3(stats):
 def case4(stats):
     metrics = [
         ("sessions_held", "sessions held", "{:,.0f}"),
+        ("stopped_at_memory_cap", "stopped at the memory cap (1 = yes)", "{:.0f}"),
         ("sessions_alive_at_end", "alive at end (NOOP)", "{:,.0f}"),
         ("rss_per_session", "server VmRSS per session (B)", "{:,.0f}"),
         ("anon_per_session", "server RssAnon per session (B)", "{:,.0f}"),

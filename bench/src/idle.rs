@@ -37,6 +37,9 @@ pub struct IdleArgs {
     pub probes: usize,
     /// Give up opening sessions after this long.
     pub timeout: Duration,
+    /// Stop opening sessions once the server's RSS passes this (KiB), so that a server that
+    /// grows without bound cannot take the machine down.
+    pub max_server_kib: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +72,8 @@ struct Tally {
     done: usize,
     failed: usize,
     first_error: Option<String>,
+    /// Opening stopped early because the server passed `max_server_kib`.
+    capped: bool,
 }
 
 impl Tally {
@@ -137,6 +142,11 @@ pub fn run(args: &IdleArgs, rows: &Rows<'_>) -> Result<()> {
     rows.emit("sessions_requested", args.sessions as f64, "n");
     rows.emit("sessions_held", held as f64, "n");
     rows.emit("sessions_failed", tally.failed as f64, "n");
+    rows.emit(
+        "stopped_at_memory_cap",
+        f64::from(u8::from(tally.capped)),
+        "bool",
+    );
     rows.emit("login_phase_s", open_secs, "s");
     rows.emit("logins_per_s", held as f64 / open_secs, "1/s");
     emit_mem(rows, "before", &before);
@@ -196,6 +206,9 @@ fn probe(args: &IdleArgs) -> Result<f64> {
     Ok(ms)
 }
 
+/// How often (in completed logins) the server's memory is checked against its cap.
+const MEM_CHECK_EVERY: usize = 200;
+
 /// Opens and logs in all sessions, at most `concurrency` in flight.
 fn open_all(args: &IdleArgs, poll: &mut Epoll, conns: &mut Vec<Conn>) -> Result<Tally> {
     let mut tally = Tally::default();
@@ -203,8 +216,21 @@ fn open_all(args: &IdleArgs, poll: &mut Epoll, conns: &mut Vec<Conn>) -> Result<
     let user = Command::User(args.user.clone()).encode();
     let pass = Command::Pass(Password::new(args.password.clone())).encode();
     let mut in_flight = 0usize;
-    while tally.done + tally.failed < args.sessions {
-        while in_flight < args.concurrency.max(1) && conns.len() < args.sessions {
+    let mut next_check = MEM_CHECK_EVERY;
+    while tally.done + tally.failed < conns.len() || (!tally.capped && conns.len() < args.sessions)
+    {
+        if tally.done >= next_check {
+            next_check += MEM_CHECK_EVERY;
+            let rss = tree_mem(args.server_pid).rss_kib;
+            if rss > args.max_server_kib {
+                eprintln!(
+                    "ringftp-bench: server RSS {rss} KiB passed --max-server-mib after {} sessions; opening no more",
+                    tally.done
+                );
+                tally.capped = true;
+            }
+        }
+        while !tally.capped && in_flight < args.concurrency.max(1) && conns.len() < args.sessions {
             let token = conns.len() as u64;
             // A loopback connect completes at once while the server's backlog has room, which
             // `concurrency` ensures; the socket is nonblocking from then on.

@@ -68,6 +68,9 @@ enum Cmd {
         /// Give up opening sessions after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
+        /// Stop opening sessions once the server's RSS (with descendants) passes this many MiB.
+        #[arg(long, default_value_t = 4096)]
+        max_server_mib: u64,
     },
     /// Print the CSV header line.
     Header,
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
             server_pid,
             probes,
             timeout_secs,
+            max_server_mib,
         } => {
             let op = common
                 .op
@@ -175,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
                 server_pid,
                 probes,
                 timeout: Duration::from_secs(timeout_secs),
+                max_server_kib: max_server_mib.saturating_mul(1024),
             };
             idle::run(&args, &rows)
         }
