@@ -408,6 +408,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # Case 1: one big file, get and put, into a real file and into /dev/null.
 # ---------------------------------------------------------------------------------------------
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 C1=(ringftp sftp sftp-aes128gcm curl lftp)
 log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
@@ -523,11 +524,12 @@ done
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) x $(nproc)"
     echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "kernel=$(uname -r)"
+    echo "load=1/5/15-min load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "fs=$(df -T "$T" | awk 'NR==2 {print $2" on "$1}')"
     echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "openssh=$(ssh -V 2>&1)"
-    echo "vsftpd=$("$VSFTPD" -v 0>&- 2>&1 | head -n1)"
+    echo "vsftpd=$(dpkg-query -W -f='${Version}' vsftpd 2>/dev/null || echo unknown)"
     echo "curl=$(curl --version | head -n1 | cut -d' ' -f1-2)"
     echo "lftp=$(lftp --version | head -n1)"
     echo "iperf3=$(iperf3 --version | head -n1)"

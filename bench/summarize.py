@@ -277,7 +277,7 @@ def main():
     md = [f"# ringftp benchmark: {machine.get('date', '?')} on {machine.get('host', '?')} ({mode} mode)", ""]
     md += ["Produced by `bench/compare_sftp.sh`; raw rows in `results.csv`, chart in `chart.svg`.", ""]
     md += ["## Machine", ""]
-    for k in ["cpu", "mem", "kernel", "os", "fs", "commit", "openssh", "vsftpd", "curl", "lftp", "iperf3"]:
+    for k in ["cpu", "mem", "kernel", "load", "os", "fs", "commit", "openssh", "vsftpd", "curl", "lftp", "iperf3"]:
         md.append(f"- {k}: {machine.get(k, '?')}")
     md.append(f"- parameters: {machine.get('mode', '?')}")
     if machine.get("skipped", "").strip():
