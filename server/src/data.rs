@@ -119,6 +119,9 @@ impl PortAllocator {
 fn bind_passive(addr: SocketAddr) -> io::Result<PassiveListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_cloexec(true)?;
+    // Ports of finished transfers sit in TIME_WAIT; without SO_REUSEADDR a
+    // small passive range would run dry for a minute after each transfer.
+    socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     socket.listen(4)?;
     let std: StdListener = socket.into();

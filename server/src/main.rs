@@ -96,6 +96,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
         ports,
         sessions: Default::default(),
         shutdown: stop_rx,
+        logins: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        ),
     });
     if let Err(e) = block_signals() {
         return fail(format!("cannot set up signal handling: {e}"));

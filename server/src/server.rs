@@ -29,6 +29,10 @@ pub struct Shared {
     pub ports: PortAllocator,
     pub sessions: AtomicUsize,
     pub shutdown: watch::Receiver<bool>,
+    /// Password checks allowed to run at once: one per CPU. argon2 is
+    /// memory-hard; a burst of thousands of logins run all at once would
+    /// thrash and finish none in time, queued they finish at full speed.
+    pub logins: tokio::sync::Semaphore,
 }
 
 impl Shared {

@@ -155,7 +155,6 @@ async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command) -> Reply {
             | Command::Type(_)
             | Command::Mode(_)
             | Command::Stru(_)
-            | Command::Noop
             | Command::Rest(_)
     );
     let rest = if keeps_rest {

@@ -20,10 +20,13 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
     };
     let db = s.shared.users();
     let name = user.clone();
-    let checked = tokio::task::spawn_blocking(move || db.verify(&name, pw.expose()))
-        .await
-        .ok()
-        .flatten();
+    let checked = match s.shared.logins.acquire().await {
+        Ok(_permit) => tokio::task::spawn_blocking(move || db.verify(&name, pw.expose()))
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
     let Some(account) = checked else {
         return failed(s, &user).await;
     };
