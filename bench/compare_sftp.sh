@@ -226,12 +226,18 @@ VSFTPD_PID=$!
 PIDS+=("$VSFTPD_PID")
 wait_port "$FTP_PORT" "$VSFTPD_PID" vsftpd
 
-printf '%s\n' "$PASSWORD" | "$RINGFTPD" user add "$BENCH_USER" --users "$T/etc/ringftpd.users" --password-stdin >/dev/null
+# A private copy under another name: on a shared machine, someone's `pkill ringftpd` must not
+# stop the bench halfway (it did, twice, while this script was written).
+mkdir -p "$T/bin"
+cp "$RINGFTPD" "$T/bin/bench-ftpd"
+RINGFTPD="$T/bin/bench-ftpd"
+printf '%s\n' "$PASSWORD" | "$RINGFTPD" user add "$BENCH_USER" --users "$T/etc/server.users" --password-stdin >/dev/null
 RING_PORT=""
 RINGFTPD_PID=""
 start_ringftpd() {
-    local logf="$T/log/ringftpd.$((${#PIDS[@]})).log"
-    "$RINGFTPD" serve --listen 127.0.0.1:0 --root "$T/srv" --users "$T/etc/ringftpd.users" \
+    local logf="$T/log/server.$((${#PIDS[@]})).log"
+    RINGFTPD_LOG="$logf"
+    "$RINGFTPD" serve --listen 127.0.0.1:0 --root "$T/srv" --users "$T/etc/server.users" \
         --max-clients 20000 --idle-timeout 3600 2>"$logf" &
     RINGFTPD_PID=$!
     PIDS+=("$RINGFTPD_PID")
@@ -304,6 +310,14 @@ measure() { # case contender op run bytes files -- command...
     local t0=$EPOCHREALTIME
     if ! "$@" >"$T/log/last.out" 2>&1; then
         cat "$T/log/last.out" >&2
+        servers_alive
+        if [ "$who" = ringftp ] && ! kill -0 "$RINGFTPD_PID" 2>/dev/null && [ "${RETRIED:-0}" = 0 ]; then
+            # Stopped from outside (see servers_alive's log): restart it and measure again, once.
+            log "restarting ringftpd and measuring again"
+            start_ringftpd
+            RETRIED=1 measure "$case" "$who" "$op" "$run" "$bytes" "$files" -- "$@"
+            return
+        fi
         die "case $case $who $op run $run failed: $*"
     fi
     local t1=$EPOCHREALTIME
@@ -315,6 +329,15 @@ measure() { # case contender op run bytes files -- command...
         record "$case" "$who" "$op" "$run" files_s "$(python3 -c "print(f'{$files/$secs:.1f}')")" files/s
     fi
     log "  $case $op $who run $run: ${secs}s"
+}
+# Says which server died, with the end of its log (called when a case fails).
+servers_alive() {
+    if [ -n "$RINGFTPD_PID" ] && ! kill -0 "$RINGFTPD_PID" 2>/dev/null; then
+        wait "$RINGFTPD_PID" 2>/dev/null
+        log "ringftpd (pid $RINGFTPD_PID) is gone, exit status $?; end of its log:"
+        tail -n 20 "$RINGFTPD_LOG" >&2
+    fi
+    kill -0 "$VSFTPD_PID" 2>/dev/null || log "vsftpd (pid $VSFTPD_PID) is gone; see $T/log/vsftpd.log"
 }
 check_size() { # file bytes
     local got
@@ -478,7 +501,7 @@ loadgen() { # contender port subcommand args...
     local who=$1 port=$2 sub=$3
     shift 3
     "$LOADGEN" "$sub" --addr "127.0.0.1:$port" --user "$BENCH_USER" --password-file "$T/etc/password" \
-        --contender "$who" "$@" >>"$CSV" 2>"$T/log/loadgen.err" || { cat "$T/log/loadgen.err" >&2; die "ringftp-bench $sub $who failed"; }
+        --contender "$who" "$@" >>"$CSV" 2>"$T/log/loadgen.err" || { cat "$T/log/loadgen.err" >&2; servers_alive; die "ringftp-bench $sub $who failed"; }
 }
 for run in $(seq "$RUNS"); do
     for who in $(rotate "$run" ringftpd vsftpd); do
