@@ -343,6 +343,19 @@ impl Ftp {
         .map(|_| ())
     }
 
+    /// SITE STATVFS (ringftpd): filesystem totals for `df`. Ok(None) when the
+    /// server does not have it (then only AVBL's free bytes are known).
+    pub fn statvfs(
+        &mut self,
+        path: &str,
+    ) -> Result<Option<ringftp_proto::statvfs::FsStats>, FtpError> {
+        match self.expect_ok(&Command::Site(SiteCmd::Statvfs(path.to_string()))) {
+            Ok(r) => Ok(ringftp_proto::statvfs::FsStats::parse(&r.text())),
+            Err(e) if e.is_unsupported() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// AVBL: free bytes available to the user (213 reply).
     pub fn avbl(&mut self, path: &str) -> Result<u64, FtpError> {
         let r = self.expect_ok(&Command::Avbl(Some(path.to_string())))?;

@@ -91,6 +91,10 @@ pub enum SiteCmd {
         /// The link to create.
         link: String,
     },
+    /// `SITE STATVFS [path]`: ringftpd's statvfs(3) of the filesystem holding
+    /// `path` (the current directory when empty), for sftp's `df`. Named after
+    /// OpenSSH's statvfs@openssh.com extension, which serves the same command.
+    Statvfs(String),
     /// `SITE HELP`.
     Help,
     /// Anything else: the whole argument text.
@@ -393,6 +397,8 @@ impl Command {
                 quote_token(link)
             )),
             Command::Site(SiteCmd::Help) => Some("HELP".to_owned()),
+            Command::Site(SiteCmd::Statvfs(path)) if path.is_empty() => Some("STATVFS".to_owned()),
+            Command::Site(SiteCmd::Statvfs(path)) => Some(format!("STATVFS {path}")),
             Command::Site(SiteCmd::Other(s)) => Some(s.clone()),
         };
         let mut out = String::with_capacity(verb.len() + 3 + arg.as_ref().map_or(0, String::len));
@@ -610,6 +616,9 @@ fn parse_site(arg: &str) -> Result<SiteCmd, ParseError> {
     if sub.eq_ignore_ascii_case("HELP") {
         return Ok(SiteCmd::Help);
     }
+    if sub.eq_ignore_ascii_case("STATVFS") {
+        return Ok(SiteCmd::Statvfs(rest.unwrap_or_default().to_owned()));
+    }
     Ok(SiteCmd::Other(arg.to_owned()))
 }
 
@@ -778,6 +787,8 @@ mod tests {
                 link: "back\\slash".into(),
             }),
             Command::Site(SiteCmd::Help),
+            Command::Site(SiteCmd::Statvfs(String::new())),
+            Command::Site(SiteCmd::Statvfs("dir with space".into())),
             Command::Site(SiteCmd::Other("IDLE 60".into())),
             Command::Avbl(None),
             Command::Avbl(Some("/".into())),

@@ -10,6 +10,7 @@
 //! - [`addr`]: data-connection addresses: PASV/PORT (RFC 959) and EPSV/EPRT (RFC 2428).
 //! - [`path`]: virtual path normalisation (chroot semantics), 257 quoting.
 //! - [`listing`]: `LIST` (`ls -l`) and `MLSx` (RFC 3659) lines, both directions; time values.
+//! - [`statvfs`]: the `SITE STATVFS` reply (filesystem totals for sftp's `df`).
 #![warn(clippy::indexing_slicing)]
 
 pub mod addr;
@@ -18,3 +19,4 @@ pub mod line;
 pub mod listing;
 pub mod path;
 pub mod reply;
+pub mod statvfs;

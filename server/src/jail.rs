@@ -472,6 +472,21 @@ impl Jail {
         Ok(vfs.f_bavail.saturating_mul(vfs.f_frsize))
     }
 
+    /// statvfs(3) of the filesystem holding `rel` (SITE STATVFS, for `df`).
+    pub fn statvfs(&self, rel: &str) -> Result<ringftp_proto::statvfs::FsStats, FsError> {
+        let fd = self.path_fd(rel)?;
+        let v = rfs::fstatvfs(&fd).map_err(FsError::errno)?;
+        Ok(ringftp_proto::statvfs::FsStats {
+            frsize: v.f_frsize,
+            blocks: v.f_blocks,
+            bfree: v.f_bfree,
+            bavail: v.f_bavail,
+            files: v.f_files,
+            ffree: v.f_ffree,
+            favail: v.f_favail,
+        })
+    }
+
     /// Opens the target of an upload; see [`Upload`] for the rules.
     pub fn create_upload(&self, rel: &str, mode: UploadMode) -> Result<Upload, FsError> {
         let (dir, last) = self.parent(rel)?.ok_or(FsError::IsADirectory)?;

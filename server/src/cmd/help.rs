@@ -17,6 +17,7 @@ pub fn run(topic: Option<String>) -> Reply {
                 "The following SITE commands are recognized:".to_string(),
                 " CHMOD <mode> <path>".to_string(),
                 " SYMLINK <target> <link>".to_string(),
+                " STATVFS [<path>]".to_string(),
                 " HELP".to_string(),
                 "Help OK.".to_string(),
             ],

@@ -110,7 +110,34 @@ fn rel(abs: &str) -> String {
     path::to_relative(abs).to_string()
 }
 
+/// REST and RNFR set state for the very next command. A REST offset survives
+/// only the commands that set up that transfer (PASV, TYPE, ...); RNFR
+/// survives nothing but its RNTO. Returns what the current command may use.
+fn take_pending(s: &mut Session, cmd: &Command) -> (u64, Option<String>) {
+    let State::LoggedIn(login) = &mut s.state else {
+        return (0, None);
+    };
+    let keeps_rest = matches!(
+        cmd,
+        Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+            | Command::Type(_)
+            | Command::Mode(_)
+            | Command::Stru(_)
+            | Command::Rest(_)
+    );
+    let rest = if keeps_rest {
+        login.rest
+    } else {
+        std::mem::take(&mut login.rest)
+    };
+    (rest, login.rnfr.take())
+}
+
 pub async fn dispatch(s: &mut Session, cmd: Command) {
+    let (rest, rnfr) = take_pending(s, &cmd);
     let reply = match cmd {
         Command::User(name) => user::run(s, name),
         Command::Pass(pw) => pass::run(s, pw).await,
@@ -137,33 +164,13 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
                 local: s.local,
                 facts: &s.facts,
             };
-            logged_in(&mut ctx, other).await
+            logged_in(&mut ctx, other, rest, rnfr).await
         }
     };
     s.reply(reply).await;
 }
 
-async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command) -> Reply {
-    // A REST offset is for the next transfer; commands that only set up that
-    // transfer (PASV, TYPE, ...) may come between, anything else cancels it.
-    let keeps_rest = matches!(
-        cmd,
-        Command::Pasv
-            | Command::Epsv(_)
-            | Command::Port(_)
-            | Command::Eprt(_)
-            | Command::Type(_)
-            | Command::Mode(_)
-            | Command::Stru(_)
-            | Command::Rest(_)
-    );
-    let rest = if keeps_rest {
-        ctx.login.rest
-    } else {
-        std::mem::take(&mut ctx.login.rest)
-    };
-    // RNTO must directly follow RNFR.
-    let rnfr = ctx.login.rnfr.take();
+async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command, rest: u64, rnfr: Option<String>) -> Reply {
     match cmd {
         Command::Pwd => pwd::run(ctx),
         Command::Cwd(p) => cwd::run(ctx, &p).await,
