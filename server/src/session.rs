@@ -95,6 +95,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     };
     let local = local_addr(&stream).unwrap_or(peer);
     set_oob_inline(&stream);
+    // Replies are small and answer small requests: without TCP_NODELAY, Nagle
+    // plus the client's delayed ACK adds up to 40 ms to a reply that follows
+    // another unacknowledged one (multi-step commands such as 150 then 226).
+    let _ = stream.set_nodelay(true);
     let ctl = Control::new(stream, cfg.idle_timeout);
     let mut s = Session {
         ctl,
