@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -55,6 +55,75 @@ fn offset_i64(off: u64) -> io::Result<i64> {
     i64::try_from(off).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))
 }
 
+/// One end of a spliced transfer; the other is always the pipe.
+#[derive(Clone, Copy)]
+enum End {
+    File(RawFd),
+    Socket(RawFd),
+}
+
+/// One splice between `end` and the pipe, into the pipe or out of it. A file
+/// end uses `pos` as its offset and its errors are local (451); a socket end
+/// has the stall timeout and its errors are the network's (426).
+async fn splice_end(
+    end: End,
+    into_pipe: bool,
+    pipe: &Pipe,
+    pos: u64,
+    len: u32,
+    keep: &Keep,
+    stall: Duration,
+) -> Result<usize, TransferError> {
+    let (fd, off) = match end {
+        End::File(fd) => (fd, offset_i64(pos).map_err(TransferError::Local)?),
+        End::Socket(fd) => (fd, -1),
+    };
+    let op = if into_pipe {
+        splice(fd, off, pipe.write_fd(), -1, len, Rc::clone(keep))
+    } else {
+        splice(pipe.read_fd(), -1, fd, off, len, Rc::clone(keep))
+    };
+    match end {
+        End::File(_) => op.await.map_err(TransferError::Local),
+        End::Socket(_) => timed(stall, op).await.map_err(TransferError::Network),
+    }
+}
+
+/// Moves everything from `src` to `dst` through a pipe, never through user
+/// space: fill the pipe from `src`, drain it into `dst`, until `src` ends.
+/// The file end reads or writes from `start`. Returns the bytes moved.
+async fn pump(
+    src: End,
+    dst: End,
+    start: u64,
+    keep: Keep,
+    pipe: &Pipe,
+    stall: Duration,
+) -> Result<u64, TransferError> {
+    let chunk = u32::try_from(pipe.capacity()).unwrap_or(65536);
+    let mut pos = start;
+    loop {
+        let n = splice_end(src, true, pipe, pos, chunk, &keep, stall).await?;
+        if n == 0 {
+            return Ok(pos - start);
+        }
+        let mut done = 0;
+        while done < n {
+            let len = u32::try_from(n - done).unwrap_or(chunk);
+            let m = splice_end(dst, false, pipe, pos + done as u64, len, &keep, stall).await?;
+            if m == 0 {
+                let e = io::Error::from(io::ErrorKind::WriteZero);
+                return Err(match dst {
+                    End::File(_) => TransferError::Local(e),
+                    End::Socket(_) => TransferError::Network(e),
+                });
+            }
+            done += m;
+        }
+        pos += n as u64;
+    }
+}
+
 /// RETR: sends `file` from `offset` to its end. Returns the bytes sent.
 pub async fn send_file(
     conn: &DataConn,
@@ -67,42 +136,9 @@ pub async fn send_file(
         return send_ascii(conn, file, offset, stall).await;
     }
     let pipe = Rc::new(Pipe::new(PIPE_SIZE).map_err(TransferError::Local)?);
-    let keep: Keep = Rc::new((Rc::clone(&pipe), Rc::clone(&file), Rc::clone(&conn.stream)));
-    let chunk = u32::try_from(pipe.capacity()).unwrap_or(65536);
-    let mut pos = offset;
-    let sock = conn.raw_fd();
-    loop {
-        let off = offset_i64(pos).map_err(TransferError::Local)?;
-        let n = splice(
-            file.as_raw_fd(),
-            off,
-            pipe.write_fd(),
-            -1,
-            chunk,
-            Rc::clone(&keep),
-        )
-        .await
-        .map_err(TransferError::Local)?;
-        if n == 0 {
-            break;
-        }
-        pos += n as u64;
-        let mut left = n;
-        while left > 0 {
-            let len = u32::try_from(left).unwrap_or(chunk);
-            let m = timed(
-                stall,
-                splice(pipe.read_fd(), -1, sock, -1, len, Rc::clone(&keep)),
-            )
-            .await
-            .map_err(TransferError::Network)?;
-            if m == 0 {
-                return Err(TransferError::Network(io::ErrorKind::WriteZero.into()));
-            }
-            left = left.saturating_sub(m);
-        }
-    }
-    Ok(pos - offset)
+    let (src, dst) = (End::File(file.as_raw_fd()), End::Socket(conn.raw_fd()));
+    let keep: Keep = Rc::new((Rc::clone(&pipe), file, Rc::clone(&conn.stream)));
+    pump(src, dst, offset, keep, &pipe, stall).await
 }
 
 /// STOR/APPE: receives until the client closes the data connection, writing
@@ -118,42 +154,9 @@ pub async fn receive_file(
         return receive_ascii(conn, file, offset, stall).await;
     }
     let pipe = Rc::new(Pipe::new(PIPE_SIZE).map_err(TransferError::Local)?);
-    let keep: Keep = Rc::new((Rc::clone(&pipe), Rc::clone(&file), Rc::clone(&conn.stream)));
-    let chunk = u32::try_from(pipe.capacity()).unwrap_or(65536);
-    let mut pos = offset;
-    let sock = conn.raw_fd();
-    loop {
-        let n = timed(
-            stall,
-            splice(sock, -1, pipe.write_fd(), -1, chunk, Rc::clone(&keep)),
-        )
-        .await
-        .map_err(TransferError::Network)?;
-        if n == 0 {
-            break;
-        }
-        let mut left = n;
-        while left > 0 {
-            let off = offset_i64(pos).map_err(TransferError::Local)?;
-            let len = u32::try_from(left).unwrap_or(chunk);
-            let m = splice(
-                pipe.read_fd(),
-                -1,
-                file.as_raw_fd(),
-                off,
-                len,
-                Rc::clone(&keep),
-            )
-            .await
-            .map_err(TransferError::Local)?;
-            if m == 0 {
-                return Err(TransferError::Local(io::ErrorKind::WriteZero.into()));
-            }
-            pos += m as u64;
-            left = left.saturating_sub(m);
-        }
-    }
-    Ok(pos - offset)
+    let (src, dst) = (End::Socket(conn.raw_fd()), End::File(file.as_raw_fd()));
+    let keep: Keep = Rc::new((Rc::clone(&pipe), file, Rc::clone(&conn.stream)));
+    pump(src, dst, offset, keep, &pipe, stall).await
 }
 
 /// Sends a listing or other generated bytes.

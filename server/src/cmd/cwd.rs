@@ -3,19 +3,14 @@
 
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
-    let abs = match ctx.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.open_dir(&r)).await {
-        Ok(()) => {
+    match ctx.with_path(Some(arg), |j, p| j.open_dir(p)).await {
+        Ok((abs, ())) => {
             ctx.login.cwd = abs;
             Reply::new(250, "Directory successfully changed.")
         }
-        Err(e) => fs_reply(arg, &e),
+        Err(r) => r,
     }
 }

@@ -2,19 +2,14 @@
 
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
     if let Some(r) = ctx.deny_write() {
         return r;
     }
-    let abs = match ctx.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.remove_file(&r)).await {
-        Ok(()) => Reply::new(250, "File deleted."),
-        Err(e) => fs_reply(arg, &e),
+    match ctx.with_path(Some(arg), |j, p| j.remove_file(p)).await {
+        Ok(_) => Reply::new(250, "File deleted."),
+        Err(r) => r,
     }
 }

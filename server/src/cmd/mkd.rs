@@ -3,22 +3,19 @@
 use ringftp_proto::path::quote_257;
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::Ctx;
+use crate::jail::FsError;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
     if let Some(r) = ctx.deny_write() {
         return r;
     }
-    let abs = match ctx.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if abs == "/" {
-        return Reply::new(550, format!("{arg}: File exists"));
-    }
-    let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.mkdir(&r)).await {
-        Ok(()) => Reply::new(257, format!("{} created", quote_257(&abs))),
-        Err(e) => fs_reply(arg, &e),
+    let made = ctx.with_path(Some(arg), |j, p| match p {
+        "." => Err(FsError::AlreadyExists),
+        _ => j.mkdir(p),
+    });
+    match made.await {
+        Ok((abs, ())) => Reply::new(257, format!("{} created", quote_257(&abs))),
+        Err(r) => r,
     }
 }

@@ -4,30 +4,21 @@
 use ringftp_proto::listing::format_mlsx;
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
-    let shown = arg.unwrap_or(".").to_string();
-    let abs = match arg {
-        Some(a) => match ctx.resolve(a) {
-            Ok(p) => p,
-            Err(r) => return r,
-        },
-        None => ctx.login.cwd.clone(),
-    };
-    let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.stat(&r)).await {
-        Ok(mut info) => {
-            info.name = abs.clone();
+    match ctx.with_path(arg, |j, p| j.stat(p)).await {
+        Ok((abs, mut info)) => {
+            info.name = abs;
             Reply::multi(
                 250,
                 vec![
-                    format!("Listing {shown}"),
+                    format!("Listing {}", arg.unwrap_or(".")),
                     format!(" {}", format_mlsx(&info, ctx.facts)),
                     "End".to_string(),
                 ],
             )
         }
-        Err(e) => fs_reply(&shown, &e),
+        Err(r) => r,
     }
 }

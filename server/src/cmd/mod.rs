@@ -76,6 +76,25 @@ impl Ctx<'_> {
         path::normalize(&self.login.cwd, arg).map_err(|e| Reply::new(501, format!("{arg}: {e}")))
     }
 
+    /// Resolves `arg` (the current directory when `None`), runs `op` on the
+    /// jail with the path relative to the user's root ("." for the root), and
+    /// maps a failure to its reply. Gives the absolute path and the result.
+    pub async fn with_path<T, F>(&self, arg: Option<&str>, op: F) -> Result<(String, T), Reply>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Jail, &str) -> Result<T, FsError> + Send + 'static,
+    {
+        let abs = match arg {
+            Some(a) => self.resolve(a)?,
+            None => self.login.cwd.clone(),
+        };
+        let r = rel(&abs);
+        match fs(&self.login.jail, move |j| op(j, &r)).await {
+            Ok(v) => Ok((abs, v)),
+            Err(e) => Err(fs_reply(arg.unwrap_or("."), &e)),
+        }
+    }
+
     /// 550 for read-only users, checked before any write.
     pub fn deny_write(&self) -> Option<Reply> {
         self.login
@@ -103,6 +122,15 @@ pub fn fs_reply(shown: &str, e: &FsError) -> Reply {
     match e {
         FsError::NoSpace => Reply::new(452, format!("{shown}: {}", e.message())),
         _ => Reply::new(550, format!("{shown}: {}", e.message())),
+    }
+}
+
+/// Refuses operations that would remove or rename the user's root itself.
+fn not_root(rel: &str) -> Result<(), FsError> {
+    if rel == "." {
+        Err(FsError::PermissionDenied)
+    } else {
+        Ok(())
     }
 }
 

@@ -3,25 +3,20 @@
 
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::{not_root, Ctx};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
     if let Some(r) = ctx.deny_write() {
         return r;
     }
-    let abs = match ctx.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if abs == "/" {
-        return Reply::new(550, format!("{arg}: Permission denied"));
-    }
-    let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.stat(&r)).await {
-        Ok(_) => {
+    match ctx
+        .with_path(Some(arg), |j, p| not_root(p).and_then(|()| j.stat(p)))
+        .await
+    {
+        Ok((abs, _)) => {
             ctx.login.rnfr = Some(abs);
             Reply::new(350, "Ready for RNTO.")
         }
-        Err(e) => fs_reply(arg, &e),
+        Err(r) => r,
     }
 }

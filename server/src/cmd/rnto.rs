@@ -4,7 +4,7 @@
 
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::{not_root, rel, Ctx};
 
 pub async fn run(ctx: &mut Ctx<'_>, from: Option<String>, arg: &str) -> Reply {
     let Some(from) = from else {
@@ -13,16 +13,14 @@ pub async fn run(ctx: &mut Ctx<'_>, from: Option<String>, arg: &str) -> Reply {
     if let Some(r) = ctx.deny_write() {
         return r;
     }
-    let to = match ctx.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if to == "/" {
-        return Reply::new(550, format!("{arg}: Permission denied"));
-    }
-    let (f, t) = (rel(&from), rel(&to));
-    match fs(&ctx.login.jail, move |j| j.rename(&f, &t)).await {
-        Ok(()) => Reply::new(250, "Rename successful."),
-        Err(e) => fs_reply(arg, &e),
+    let from = rel(&from);
+    match ctx
+        .with_path(Some(arg), move |j, to| {
+            not_root(to).and_then(|()| j.rename(&from, to))
+        })
+        .await
+    {
+        Ok(_) => Reply::new(250, "Rename successful."),
+        Err(r) => r,
     }
 }

@@ -7,54 +7,36 @@
 use ringftp_proto::command::SiteCmd;
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, Ctx};
+use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, cmd: SiteCmd) -> Reply {
-    match cmd {
-        SiteCmd::Help => super::help::run(Some("SITE".to_string())),
-        SiteCmd::Statvfs(path) => {
-            let abs = if path.is_empty() {
-                ctx.login.cwd.clone()
-            } else {
-                match ctx.resolve(&path) {
-                    Ok(p) => p,
-                    Err(r) => return r,
-                }
-            };
-            let r = rel(&abs);
-            match fs(&ctx.login.jail, move |j| j.statvfs(&r)).await {
-                Ok(st) => Reply::new(213, st.encode()),
-                Err(e) => fs_reply(if path.is_empty() { "." } else { &path }, &e),
-            }
+    let done = match cmd {
+        SiteCmd::Help => return super::help::run(Some("SITE".to_string())),
+        SiteCmd::Other(text) => {
+            return Reply::new(500, format!("SITE {text}: unknown SITE command."))
         }
-        SiteCmd::Other(text) => Reply::new(500, format!("SITE {text}: unknown SITE command.")),
+        SiteCmd::Statvfs(path) => {
+            let arg = Some(path.as_str()).filter(|p| !p.is_empty());
+            ctx.with_path(arg, |j, p| j.statvfs(p))
+                .await
+                .map(|(_, st)| Reply::new(213, st.encode()))
+        }
         SiteCmd::Chmod { mode, path } => {
             if let Some(r) = ctx.deny_write() {
                 return r;
             }
-            let abs = match ctx.resolve(&path) {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
-            let r = rel(&abs);
-            match fs(&ctx.login.jail, move |j| j.chmod(&r, mode)).await {
-                Ok(()) => Reply::new(200, "SITE CHMOD command ok."),
-                Err(e) => fs_reply(&path, &e),
-            }
+            ctx.with_path(Some(&path), move |j, p| j.chmod(p, mode))
+                .await
+                .map(|_| Reply::new(200, "SITE CHMOD command ok."))
         }
         SiteCmd::Symlink { target, link } => {
             if let Some(r) = ctx.deny_write() {
                 return r;
             }
-            let abs = match ctx.resolve(&link) {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
-            let r = rel(&abs);
-            match fs(&ctx.login.jail, move |j| j.symlink(&target, &r)).await {
-                Ok(()) => Reply::new(200, "SITE SYMLINK command ok."),
-                Err(e) => fs_reply(&link, &e),
-            }
+            ctx.with_path(Some(&link), move |j, p| j.symlink(&target, p))
+                .await
+                .map(|_| Reply::new(200, "SITE SYMLINK command ok."))
         }
-    }
+    };
+    done.unwrap_or_else(|r| r)
 }
