@@ -69,7 +69,22 @@ impl Drop for SessionSlot<'_> {
 pub fn bind_all(addrs: &[SocketAddr], workers: usize) -> io::Result<Vec<Vec<StdListener>>> {
     let mut per_worker: Vec<Vec<StdListener>> = (0..workers).map(|_| Vec::new()).collect();
     for &addr in addrs {
-        let mut addr = addr;
+        // SO_REUSEPORT would let a second ringftpd (same user) silently share
+        // the port with a running one. A plain bind first fails with "Address
+        // already in use" whenever anything listens there, and picks the port
+        // when 0 was asked for.
+        let mut addr = {
+            let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            probe.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                probe.set_only_v6(false)?;
+            }
+            probe.bind(&addr.into())?;
+            probe
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("not an IP address"))?
+        };
         for slot in per_worker.iter_mut() {
             let l = bind_reuseport(addr)?;
             addr = l.local_addr()?;

@@ -267,3 +267,27 @@ fn interrupted_overwrite_keeps_the_old_file_and_new_partial_file_stays() {
     assert_eq!(f.reply().code, 226);
     assert!(std::fs::read(path(srv.root.path(), "new.bin")).unwrap() == full);
 }
+
+#[test]
+fn a_second_server_on_a_busy_port_fails_with_one_line() {
+    let srv = start();
+    let users = srv._etc.path().join("users.toml");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &srv.addr.to_string(), "--root"])
+        .arg(srv.root.path())
+        .arg("--users")
+        .arg(&users)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("ringftpd: ")).count(),
+        1,
+        "{err}"
+    );
+    // The running server is untouched.
+    let mut f = Ftp::login(srv.addr);
+    assert_eq!(f.cmd("NOOP").code, 200);
+}
