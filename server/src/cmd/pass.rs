@@ -30,8 +30,12 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
     let Some(account) = checked else {
         return failed(s, &user).await;
     };
-    let home = account.home.clone().unwrap_or_else(|| ".".to_string());
-    let jail = match fs(&s.shared.root, move |root| root.sub(&home)).await {
+    let jail = match account.home.clone() {
+        // Users without a home share the root's descriptor.
+        None => Ok(s.shared.root.clone()),
+        Some(home) => fs(&s.shared.root, move |root| root.sub(&home)).await,
+    };
+    let jail = match jail {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(user = %user, error = %e, "home directory unusable");
