@@ -3,7 +3,7 @@
 //! Only what the load generator needs: greeting, login, `TYPE I`, passive data connections (EPSV,
 //! falling back to PASV) and transfers that read the data connection to its end and discard it.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -49,7 +49,13 @@ impl Control {
                 return Ok(reply);
             }
             let mut chunk = [0u8; 1024];
-            let n = self.stream.read(&mut chunk).context("read reply")?;
+            let n = match self.stream.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    bail!("no complete reply within {IO_TIMEOUT:?}")
+                }
+                Err(e) => return Err(e).context("read reply"),
+            };
             if n == 0 {
                 bail!("server closed the control connection");
             }
