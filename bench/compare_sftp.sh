@@ -8,7 +8,7 @@
 #
 # Options: --quick, --runs N, --out DIR (default bench/results/<date>-<host>[-quick]), --keep
 # (keep the temp dir), --skip A,B (leave out contenders, e.g. lftp,curl; the run then says so),
-# --help.
+# --help. BENCH_COMMIT=... names the commit in the summary when the tree is not a git checkout.
 #
 # What it does (on a fresh Ubuntu/Debian machine, as root or with sudo):
 #   - installs what is missing: openssh-server, openssh-client, vsftpd, curl, lftp, iperf3
@@ -550,7 +550,7 @@ done
     echo "load=1/5/15-min load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "fs=$(df -T "$T" | awk 'NR==2 {print $2" on "$1}')"
-    echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit=${BENCH_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     echo "openssh=$(ssh -V 2>&1)"
     echo "vsftpd=$(dpkg-query -W -f='${Version}' vsftpd 2>/dev/null || echo unknown)"
     echo "curl=$(curl --version | head -n1 | cut -d' ' -f1-2)"
