@@ -18,6 +18,9 @@
 //! max_login_failures = 3
 //! banner = "ringftpd ready"
 //! umask = "022"                # octal, as a string or a TOML integer (0o022)
+//! tls_cert = "/etc/ringftpd/cert.pem"   # PEM chain; with tls_key enables AUTH TLS
+//! tls_key = "/etc/ringftpd/key.pem"     # PEM private key
+//! tls_required = false         # true: no login and no transfer without TLS
 //! ```
 //!
 //! Unknown keys are an error, so a typo never goes unnoticed.
@@ -28,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::tls::{TlsConfig, TlsError};
 
 /// Everything the server needs to know to run; see [`Config::from_args`].
 #[derive(Debug, Clone)]
@@ -54,6 +59,10 @@ pub struct Config {
     pub max_login_failures: u32,
     pub banner: String,
     pub umask: u32,
+    /// The loaded certificate and key: AUTH TLS is offered when set.
+    pub tls: Option<TlsConfig>,
+    /// Refuse USER before AUTH TLS (530) and clear data connections (521).
+    pub tls_required: bool,
 }
 
 /// The `serve` flags (also the flags of a bare `ringftpd`).
@@ -107,6 +116,15 @@ pub struct ServeArgs {
     /// File creation mask, octal [default: 022]
     #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
     pub umask: Option<u32>,
+    /// TLS certificate chain (PEM), for AUTH TLS (RFC 4217); needs --tls-key
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require TLS: USER before AUTH TLS and transfers without PROT P are refused
+    #[arg(long)]
+    pub tls_required: bool,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, value_name = "LEVEL", env = "RINGFTPD_LOG")]
     pub log: Option<String>,
@@ -126,6 +144,8 @@ pub enum ConfigError {
     Root { path: PathBuf, message: String },
     #[error("invalid {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -207,6 +227,9 @@ struct FileConfig {
     max_login_failures: Option<u32>,
     banner: Option<String>,
     umask: Option<Umask>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +294,8 @@ impl Default for Config {
             max_login_failures: 3,
             banner: "ringftpd ready".to_string(),
             umask: 0o022,
+            tls: None,
+            tls_required: false,
         }
     }
 }
@@ -282,6 +307,7 @@ impl Config {
     pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         let mut root_given = false;
+        let (mut tls_cert, mut tls_key) = (None, None);
         if let Some(path) = &args.config {
             let f = FileConfig::load(path)?;
             let base = path.parent().unwrap_or(Path::new("."));
@@ -326,6 +352,9 @@ impl Config {
                     Umask::Text(t) => parse_umask(&t).map_err(|m| invalid("umask", m))?,
                 };
             }
+            tls_cert = f.tls_cert.map(rel);
+            tls_key = f.tls_key.map(rel);
+            set(&mut c.tls_required, f.tls_required);
         }
         if !args.listen.is_empty() {
             c.listen = args.listen.clone();
@@ -359,7 +388,22 @@ impl Config {
         set(&mut c.max_login_failures, args.max_login_failures);
         set(&mut c.banner, args.banner.clone());
         set(&mut c.umask, args.umask);
+        set(&mut tls_cert, args.tls_cert.clone().map(Some));
+        set(&mut tls_key, args.tls_key.clone().map(Some));
+        c.tls_required |= args.tls_required;
         c.validate(root_given)?;
+        c.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsConfig::load(&cert, &key)?),
+            (Some(_), None) => return Err(invalid("tls_cert", "needs tls_key (--tls-key) too")),
+            (None, Some(_)) => return Err(invalid("tls_key", "needs tls_cert (--tls-cert) too")),
+            (None, None) if c.tls_required => {
+                return Err(invalid(
+                    "tls_required",
+                    "needs tls_cert and tls_key (--tls-cert, --tls-key)",
+                ))
+            }
+            (None, None) => None,
+        };
         Ok(c)
     }
 
@@ -574,6 +618,14 @@ umask = 0o027
             ("banner = \"a\\r\\nb\"\n", "single line"),
             ("umask = \"999\"\n", "octal"),
             ("max_login_failures = 0\n", "max_login_failures"),
+            ("tls_cert = \"c.pem\"\n", "needs tls_key"),
+            ("tls_key = \"k.pem\"\n", "needs tls_cert"),
+            ("tls_required = true\n", "invalid tls_required"),
+            (
+                "tls_cert = \"missing.pem\"\ntls_key = \"k.pem\"\n",
+                "cannot read TLS certificate",
+            ),
+            ("tls_required = \"yes\"\n", "line 1"),
         ];
         for (text, needle) in cases {
             let e = err_of(&d, text);

@@ -4,6 +4,11 @@
 //! one in flight across calls: dropping `next()` (a transfer finished first in a
 //! `select!`) never loses bytes the client sent. Framing is `proto::line`, which
 //! does no I/O; only this module touches the control socket.
+//!
+//! After AUTH TLS (RFC 4217 4) the same loop carries TLS records: received
+//! ciphertext goes through rustls into the line buffer, replies go through
+//! rustls out to the socket. A send of records is kept in flight across
+//! cancellation just like the receive, so no record is ever cut short.
 
 use std::future::Future;
 use std::io;
@@ -13,13 +18,24 @@ use std::time::Duration;
 
 use ringftp_proto::line::{LineBuffer, LineError, MAX_LINE};
 use ringftp_proto::reply::Reply;
+use rustls::ServerConnection;
 use tokio_uring::net::TcpStream;
+
+use crate::tls;
 
 /// How much one receive asks for. Small on purpose: an idle session holds one
 /// such buffer in flight, and command lines are short.
 const RECV_CHUNK: usize = 512;
 
 type RecvFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+type SendFuture = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
+
+/// The control connection's TLS state after AUTH TLS.
+struct Secure {
+    conn: ServerConnection,
+    /// Records being sent; finished before anything else is sent.
+    sending: Option<SendFuture>,
+}
 
 /// What the client sent next.
 #[derive(Debug)]
@@ -39,6 +55,8 @@ pub struct Control {
     /// A command that arrived during a transfer, served after it.
     deferred: Option<String>,
     write_timeout: Duration,
+    /// Set by AUTH TLS; boxed so plain sessions stay small.
+    secure: Option<Box<Secure>>,
 }
 
 impl Control {
@@ -51,6 +69,49 @@ impl Control {
             eof: false,
             deferred: None,
             write_timeout,
+            secure: None,
+        }
+    }
+
+    /// Whether AUTH TLS has switched this connection to TLS.
+    pub fn is_tls(&self) -> bool {
+        self.secure.is_some()
+    }
+
+    /// Switches to TLS after the plaintext 234 reply: from now on every byte
+    /// received is a TLS record. Plaintext the client sent after AUTH (which a
+    /// client must not do) is dropped rather than taken for protected commands.
+    pub fn start_tls(&mut self, mut conn: ServerConnection) {
+        // Long replies (STAT of a big directory) must not hit the default
+        // 64 KiB limit; the write timeout bounds a client that never reads.
+        conn.set_buffer_limit(None);
+        self.lines = LineBuffer::new(MAX_LINE);
+        self.deferred = None;
+        self.secure = Some(Box::new(Secure {
+            conn,
+            sending: None,
+        }));
+    }
+
+    /// Sends the queued TLS records. Cancel-safe: a send in flight is kept
+    /// and completed by the next call.
+    async fn flush_tls(&mut self) -> io::Result<()> {
+        let Some(secure) = self.secure.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            if let Some(fut) = secure.sending.as_mut() {
+                let (res, _) = fut.await;
+                secure.sending = None;
+                res?;
+            }
+            if !secure.conn.wants_write() {
+                return Ok(());
+            }
+            let mut out = Vec::new();
+            tls::take_records(&mut secure.conn, &mut out)?;
+            let stream = Rc::clone(&self.stream);
+            secure.sending = Some(Box::pin(async move { stream.write_all(out).await }));
         }
     }
 
@@ -71,6 +132,8 @@ impl Control {
             if self.eof {
                 return Ok(Input::Eof);
             }
+            // Handshake records and session tickets go out before we wait.
+            self.flush_tls().await?;
             let fut = match self.pending.as_mut() {
                 Some(f) => f,
                 None => {
@@ -86,7 +149,27 @@ impl Control {
             self.pending = None;
             match res {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.lines.push(buf.get(..n).unwrap_or(&buf)),
+                Ok(n) => {
+                    let received = buf.get(..n).unwrap_or(&buf);
+                    match self.secure.as_mut() {
+                        None => self.lines.push(received),
+                        Some(secure) => {
+                            let mut plain = Vec::new();
+                            let fed = tls::absorb(&mut secure.conn, received, &mut plain);
+                            self.lines.push(&plain);
+                            match fed {
+                                Ok(closed) => self.eof |= closed,
+                                Err(e) => {
+                                    // Send the alert that says why, then end.
+                                    let _ =
+                                        tokio::time::timeout(self.write_timeout, self.flush_tls())
+                                            .await;
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -108,12 +191,24 @@ impl Control {
 
     /// Sends one reply; a client that stops reading is cut off after the
     /// write timeout instead of stalling its session forever.
-    pub async fn send(&self, reply: &Reply) -> io::Result<()> {
+    pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         tracing::trace!(code = reply.code, "reply");
         let bytes = reply.encode().into_bytes();
-        let write = self.stream.write_all(bytes);
-        match tokio::time::timeout(self.write_timeout, write).await {
-            Ok((res, _)) => res,
+        let sent = match self.secure.as_mut() {
+            None => {
+                let write = self.stream.write_all(bytes);
+                tokio::time::timeout(self.write_timeout, write)
+                    .await
+                    .map(|(res, _)| res)
+            }
+            Some(secure) => {
+                use std::io::Write;
+                secure.conn.writer().write_all(&bytes)?;
+                tokio::time::timeout(self.write_timeout, self.flush_tls()).await
+            }
+        };
+        match sent {
+            Ok(res) => res,
             Err(_) => {
                 self.shutdown();
                 Err(io::Error::new(
@@ -122,6 +217,17 @@ impl Control {
                 ))
             }
         }
+    }
+
+    /// Closes the session's connection: close_notify first under TLS (bounded
+    /// by the write timeout, 5 s at most), then `shutdown`.
+    pub async fn close(&mut self) {
+        if let Some(secure) = self.secure.as_mut() {
+            secure.conn.send_close_notify();
+            let limit = self.write_timeout.min(Duration::from_secs(5));
+            let _ = tokio::time::timeout(limit, self.flush_tls()).await;
+        }
+        self.shutdown();
     }
 
     /// Ends both directions; wakes any receive still in flight.

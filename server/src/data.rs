@@ -7,6 +7,8 @@
 //!   listener keeps waiting until the data timeout (425).
 //! - An active connection goes only to the control peer's IP and a port >= 1024
 //!   (the check happens when PORT/EPRT is parsed, in `cmd/port.rs`).
+//! - After PROT P (RFC 4217 9) the connection is wrapped in TLS
+//!   ([`DataConn::protect`]); its handshake runs when the transfer starts.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
@@ -17,6 +19,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_uring::net::{TcpListener, TcpStream};
+
+use crate::tls::{TlsConfig, TlsStream};
 
 /// How the next transfer gets its connection.
 #[derive(Default)]
@@ -47,6 +51,22 @@ impl Drop for PassiveListener {
 /// keep it open after an ABOR drops the transfer.
 pub struct DataConn {
     pub stream: Rc<TcpStream>,
+    /// Set after PROT P: everything goes through TLS, buffered.
+    tls: Option<TlsStream>,
+}
+
+/// Stops a transfer from outside it (ABOR), while the transfer itself holds
+/// the `DataConn`.
+pub struct AbortHandle(Rc<TcpStream>);
+
+impl AbortHandle {
+    pub fn abort(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn stalled() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "data connection stalled")
 }
 
 impl DataConn {
@@ -54,14 +74,70 @@ impl DataConn {
         self.stream.as_raw_fd()
     }
 
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Wraps the connection in TLS (PROT P). No I/O yet: the handshake runs
+    /// on the first send or receive, after the 150 reply, since clients such
+    /// as Python's ftplib start it only once they have read that reply.
+    pub fn protect(&mut self, config: &TlsConfig, stall: Duration) -> Result<(), rustls::Error> {
+        self.tls = Some(TlsStream::new(Rc::clone(&self.stream), config, stall)?);
+        Ok(())
+    }
+
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle(Rc::clone(&self.stream))
+    }
+
     /// Stops the transfer at once in both directions (ABOR, errors).
     pub fn abort(&self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Ends our sending side so the client sees end-of-file.
-    pub fn finish(&self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    /// Ends our sending side so the client sees end-of-file; under TLS a
+    /// close_notify goes first (RFC 4217 10: the end of the data is the end
+    /// of the TLS session).
+    pub async fn finish(&mut self) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.close().await,
+            None => {
+                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends all of `bytes` (through TLS when protected); fails after `stall`
+    /// without progress.
+    pub async fn send(&mut self, bytes: Vec<u8>, stall: Duration) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            return tls.write_all(&bytes).await;
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(stall, self.stream.write_all(bytes)).await {
+            Ok((res, _)) => res,
+            Err(_) => Err(stalled()),
+        }
+    }
+
+    /// Receives into `buf` (cleared first) up to its capacity, or more under
+    /// TLS; 0 at the end of the data.
+    pub async fn recv(
+        &mut self,
+        mut buf: Vec<u8>,
+        stall: Duration,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        if let Some(tls) = self.tls.as_mut() {
+            return tls.read(buf).await;
+        }
+        buf.clear();
+        match tokio::time::timeout(stall, self.stream.read(buf)).await {
+            Ok(r) => r,
+            Err(_) => (Err(stalled()), Vec::new()),
+        }
     }
 }
 
@@ -157,6 +233,7 @@ pub async fn open(plan: DataPlan, peer: IpAddr, timeout: Duration) -> Result<Dat
     // switch off TCP autotuning, which grows them further than rmem_max allows.
     Ok(DataConn {
         stream: Rc::new(stream),
+        tls: None,
     })
 }
 

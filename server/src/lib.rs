@@ -12,7 +12,9 @@
 //! - `session`: one control connection: login state machine and command loop.
 //! - `control`: bounded, cancel-safe line reads and reply writes.
 //! - `data`: passive listeners and active connections, with RFC 2577 checks.
-//! - `transfer`: RETR/STOR byte movers: splice for TYPE I, buffered TYPE A.
+//! - `transfer`: RETR/STOR byte movers: splice for TYPE I, buffered TYPE A
+//!   and TLS.
+//! - `tls`: AUTH TLS (RFC 4217): certificate loading, rustls over the ring.
 //! - `cmd`: one file per FTP verb, and the dispatcher.
 
 pub mod cli;
@@ -23,6 +25,7 @@ pub mod data;
 pub mod jail;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod transfer;
 pub mod uring;
 pub mod users;

@@ -80,6 +80,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
         root = %config.root.display(),
         workers = config.workers,
         max_clients = config.max_clients,
+        tls = config.tls.is_some(),
+        tls_required = config.tls_required,
         "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringftp_proto::command::{Command, TransferType};
+use ringftp_proto::command::{Command, ParseError, TransferType};
 use ringftp_proto::listing::FactSet;
 use ringftp_proto::reply::Reply;
 use tokio_uring::net::TcpStream;
@@ -68,6 +68,9 @@ pub struct Session {
     pub closing: bool,
     /// MLST/MLSD facts chosen with OPTS MLST.
     pub facts: FactSet,
+    /// PROT P (RFC 4217 9): data connections use TLS. Kept across REIN, like
+    /// the TLS of the control connection itself.
+    pub protect_data: bool,
 }
 
 impl Session {
@@ -83,7 +86,7 @@ impl Session {
 pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let cfg = &shared.config;
     let Some(_slot) = SessionSlot::try_take(&shared.sessions, cfg.max_clients) else {
-        let ctl = Control::new(stream, Duration::from_secs(5));
+        let mut ctl = Control::new(stream, Duration::from_secs(5));
         let _ = ctl
             .send(&Reply::new(
                 421,
@@ -109,6 +112,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         failures: 0,
         closing: false,
         facts: FactSet::default_set(),
+        protect_data: false,
     };
     tracing::debug!(%peer, "connected");
     s.reply(Reply::new(220, cfg.banner.clone())).await;
@@ -159,6 +163,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     // only a running command pays for its state.
                     Box::pin(cmd::dispatch(&mut s, cmd)).await;
                 }
+                Err(ParseError::UnknownVerb(verb)) if verb == cmd::ccc::VERB => {
+                    s.reply(cmd::ccc::refuse()).await;
+                }
                 Err(e) => {
                     let code = e.reply_code();
                     s.reply(Reply::new(code, format!("{e}"))).await;
@@ -166,7 +173,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             },
         }
     }
-    s.ctl.shutdown();
+    s.ctl.close().await;
     tracing::debug!(%peer, "disconnected");
 }
 

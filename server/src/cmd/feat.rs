@@ -1,13 +1,17 @@
 //! FEAT (RFC 2389 3): the extensions this server supports, one per line,
 //! each line starting with a space. MLST lists its facts, active ones starred
-//! (RFC 3659 7.8).
+//! (RFC 3659 7.8). AUTH TLS, PBSZ and PROT (RFC 4217 6) are listed only when
+//! a certificate is configured.
 
 use ringftp_proto::listing::FactSet;
 use ringftp_proto::reply::Reply;
 
-pub fn run(facts: &FactSet) -> Reply {
-    let lines = vec![
-        "Features:".to_string(),
+pub fn run(facts: &FactSet, tls: bool) -> Reply {
+    let mut lines = vec!["Features:".to_string()];
+    if tls {
+        lines.push(" AUTH TLS".to_string());
+    }
+    lines.extend([
         " AVBL".to_string(),
         " EPRT".to_string(),
         " EPSV".to_string(),
@@ -15,11 +19,17 @@ pub fn run(facts: &FactSet) -> Reply {
         " MFMT".to_string(),
         format!(" MLST {}", facts.feat_line()),
         " PASV".to_string(),
+    ]);
+    if tls {
+        lines.push(" PBSZ".to_string());
+        lines.push(" PROT".to_string());
+    }
+    lines.extend([
         " REST STREAM".to_string(),
         " SIZE".to_string(),
         " TVFS".to_string(),
         " UTF8".to_string(),
         "End".to_string(),
-    ];
+    ]);
     Reply::multi(211, lines)
 }

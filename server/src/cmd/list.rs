@@ -32,7 +32,7 @@ pub fn now() -> i64 {
 
 /// Sends generated text over a new data connection: 150, the bytes, 226.
 pub async fn send_listing(ctx: &mut Ctx<'_>, text: String) -> Reply {
-    let conn = match xfer::open(ctx).await {
+    let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -45,15 +45,18 @@ pub async fn send_listing(ctx: &mut Ctx<'_>, text: String) -> Reply {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let stall = ctx.shared.config.data_timeout;
+    let abort = conn.abort_handle();
     match xfer::watch(
         ctx,
-        &conn,
-        transfer::send_bytes(&conn, text.into_bytes(), stall),
+        &abort,
+        transfer::send_bytes(&mut conn, text.into_bytes(), stall),
     )
     .await
     {
         xfer::Outcome::Done(()) => {
-            conn.finish();
+            if let Err(e) = conn.finish().await {
+                return xfer::failure_reply(&transfer::TransferError::Network(e));
+            }
             drop(conn);
             Reply::new(226, "Directory send OK.")
         }

@@ -1,8 +1,9 @@
 //! One FTP verb per file. `dispatch` is the only place that maps a parsed
 //! `proto::Command` to its handler; each handler takes just the fields it needs.
 //!
-//! Before login only USER PASS AUTH FEAT SYST QUIT HELP NOOP OPTS (and the
-//! harmless ACCT, REIN) are accepted; everything else gets 530.
+//! Before login only USER PASS AUTH PBSZ PROT FEAT SYST QUIT HELP NOOP OPTS
+//! (and the harmless ACCT, REIN) are accepted; everything else gets 530.
+//! With `tls_required`, USER before AUTH TLS gets 530 too.
 
 use std::net::SocketAddr;
 
@@ -21,6 +22,7 @@ mod allo;
 mod appe;
 mod auth;
 mod avbl;
+pub(crate) mod ccc;
 mod cdup;
 mod cwd;
 mod dele;
@@ -39,7 +41,9 @@ mod noop;
 mod opts;
 mod pass;
 mod pasv;
+mod pbsz;
 mod port;
+mod prot;
 mod pwd;
 mod quit;
 mod rein;
@@ -68,6 +72,8 @@ pub struct Ctx<'a> {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub facts: &'a ringftp_proto::listing::FactSet,
+    /// PROT P is in force: data connections use TLS.
+    pub protect_data: bool,
 }
 
 impl Ctx<'_> {
@@ -167,16 +173,25 @@ fn take_pending(s: &mut Session, cmd: &Command) -> (u64, Option<String>) {
 pub async fn dispatch(s: &mut Session, cmd: Command) {
     let (rest, rnfr) = take_pending(s, &cmd);
     let reply = match cmd {
+        Command::User(_) if s.shared.config.tls_required && !s.ctl.is_tls() => {
+            Reply::new(530, "TLS required: use AUTH TLS before USER.")
+        }
         Command::User(name) => user::run(s, name),
         Command::Pass(pw) => pass::run(s, pw).await,
         Command::Acct(_) => acct::run(),
         Command::Quit => quit::run(s),
         Command::Noop => noop::run(),
         Command::Syst => syst::run(),
-        Command::Feat => feat::run(&s.facts),
+        Command::Feat => feat::run(&s.facts, s.shared.config.tls.is_some()),
         Command::Help(topic) => help::run(topic),
         Command::Opts(arg) => opts::run(&mut s.facts, arg),
-        Command::Auth(mech) => auth::run(&mech),
+        Command::Auth(mech) => {
+            // Sends its own reply: the 234 must go out before TLS starts.
+            auth::run(s, &mech).await;
+            return;
+        }
+        Command::Pbsz(size) => pbsz::run(s, size),
+        Command::Prot(level) => prot::run(s, level),
         Command::Rein => rein::run(s),
         other => {
             let State::LoggedIn(login) = &mut s.state else {
@@ -191,6 +206,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
                 peer: s.peer,
                 local: s.local,
                 facts: &s.facts,
+                protect_data: s.protect_data,
             };
             logged_in(&mut ctx, other, rest, rnfr).await
         }
@@ -232,9 +248,6 @@ async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command, rest: u64, rnfr: Option<Stri
         Command::Allo(_) => allo::run(),
         Command::Site(site) => site::run(ctx, site).await,
         Command::Avbl(p) => avbl::run(ctx, p.as_deref()).await,
-        Command::Pbsz(_) | Command::Prot(_) => {
-            Reply::new(503, "PBSZ and PROT need AUTH TLS first.")
-        }
         // Handled before login checks in `dispatch`.
         Command::User(_)
         | Command::Pass(_)
@@ -246,6 +259,8 @@ async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command, rest: u64, rnfr: Option<Stri
         | Command::Help(_)
         | Command::Opts(_)
         | Command::Auth(_)
+        | Command::Pbsz(_)
+        | Command::Prot(_)
         | Command::Rein => Reply::new(503, "Bad sequence of commands."),
     }
 }

@@ -1,6 +1,7 @@
 //! RETR (RFC 959 4.1.3): send a file. After REST n (RFC 3659 5) it starts at
 //! byte n. TYPE I is spliced from the file to the socket inside the kernel;
-//! TYPE A converts LF to CRLF.
+//! TYPE A converts LF to CRLF. Over TLS (PROT P) the file goes through a
+//! buffer to be encrypted.
 
 use std::rc::Rc;
 
@@ -37,7 +38,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
             ),
         );
     }
-    let conn = match xfer::open(ctx).await {
+    let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -53,16 +54,20 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     }
     let stall = ctx.shared.config.data_timeout;
     let file = Rc::new(file);
+    let abort = conn.abort_handle();
     let outcome = xfer::watch(
         ctx,
-        &conn,
-        transfer::send_file(&conn, file, rest, ascii, stall),
+        &abort,
+        transfer::send_file(&mut conn, file, rest, ascii, stall),
     )
     .await;
     match outcome {
         xfer::Outcome::Done(n) => {
+            if let Err(e) = conn.finish().await {
+                tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "send failed at close");
+                return xfer::failure_reply(&transfer::TransferError::Network(e));
+            }
             tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "sent");
-            conn.finish();
             drop(conn);
             Reply::new(226, "Transfer complete.")
         }

@@ -7,7 +7,8 @@
 //!   resumed with REST + STOR or APPE;
 //! - after REST n, writing starts at byte n of the existing file (resume).
 //!
-//! TYPE I is spliced from the socket into the file inside the kernel.
+//! TYPE I is spliced from the socket into the file inside the kernel; over
+//! TLS (PROT P) it is decrypted through a buffer.
 
 use std::rc::Rc;
 
@@ -55,7 +56,7 @@ pub async fn receive(
             return fs_reply(arg, &e);
         }
     };
-    let conn = match xfer::open(ctx).await {
+    let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(reply) => {
             let _ = fs(&ctx.login.jail, move |_| {
@@ -91,14 +92,20 @@ pub async fn receive(
         }
     };
     let offset = upload.offset();
+    let abort = conn.abort_handle();
     let outcome = xfer::watch(
         ctx,
-        &conn,
-        transfer::receive_file(&conn, file, offset, ascii, stall),
+        &abort,
+        transfer::receive_file(&mut conn, file, offset, ascii, stall),
     )
     .await;
     match outcome {
         xfer::Outcome::Done(n) => {
+            if conn.is_tls() {
+                // Answer the client's close_notify (Python's ftplib waits
+                // for it); all data has arrived, so a failure here is moot.
+                let _ = conn.finish().await;
+            }
             drop(conn);
             match fs(&ctx.login.jail, move |_| upload.commit()).await {
                 Ok(()) => {

@@ -5,6 +5,9 @@
 //! RFC 959 4.1.3: ABOR during a transfer is answered 426 (transfer aborted)
 //! and then 226 (ABOR done); the session stays usable. Any other command that
 //! arrives mid-transfer waits until the transfer ends.
+//!
+//! RFC 4217 9: after PROT P the data connection is protected by TLS; with
+//! `tls_required`, a transfer on a clear data connection is refused (521).
 
 use std::future::Future;
 
@@ -12,7 +15,7 @@ use ringftp_proto::reply::Reply;
 
 use super::Ctx;
 use crate::control::Input;
-use crate::data::{self, DataConn, DataPlan};
+use crate::data::{self, AbortHandle, DataConn, DataPlan};
 use crate::transfer::TransferError;
 
 pub enum Outcome<T> {
@@ -27,9 +30,25 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
     if matches!(plan, DataPlan::None) {
         return Err(Reply::new(425, "Use PORT, PASV, EPRT or EPSV first."));
     }
-    data::open(plan, ctx.peer.ip(), ctx.shared.config.data_timeout)
+    let cfg = &ctx.shared.config;
+    let tls = match (ctx.protect_data, cfg.tls.as_ref()) {
+        (true, Some(tls)) => Some(tls),
+        _ if cfg.tls_required => {
+            return Err(Reply::new(
+                521,
+                "Data connections must be protected: use PROT P.",
+            ));
+        }
+        _ => None,
+    };
+    let mut conn = data::open(plan, ctx.peer.ip(), cfg.data_timeout)
         .await
-        .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))
+        .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
+    if let Some(tls) = tls {
+        conn.protect(tls, cfg.data_timeout)
+            .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
+    }
+    Ok(conn)
 }
 
 /// Drops a pending data plan when a transfer command fails before it starts,
@@ -41,7 +60,7 @@ pub fn discard(ctx: &mut Ctx<'_>) {
 /// Runs `transfer` while reading the control connection for ABOR.
 pub async fn watch<T>(
     ctx: &mut Ctx<'_>,
-    conn: &DataConn,
+    conn: &AbortHandle,
     transfer: impl Future<Output = Result<T, TransferError>>,
 ) -> Outcome<T> {
     let mut transfer = std::pin::pin!(transfer);
