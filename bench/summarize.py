@@ -205,7 +205,7 @@ def case4(stats):
         ("login_list_ms_median", "new login + LIST, median probe (ms)", "{:.1f}"),
         ("login_list_ms_max", "new login + LIST, worst probe (ms)", "{:.1f}"),
     ]
-    cols = [(who, op) for op in ops_of(stats, 4) for who in ["ringftpd", "vsftpd"] if get(stats, 4, who, op, "sessions_held")]
+    cols = [(who, op) for who in ["ringftpd", "vsftpd"] for op in ops_of(stats, 4) if get(stats, 4, who, op, "sessions_held")]
     lines = [
         "| figure (median [min-max] over runs) | " + " | ".join(f"{w} ({o})" for w, o in cols) + " |",
         "|---|" + "---:|" * len(cols),
