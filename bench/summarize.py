@@ -90,7 +90,10 @@ def transfer_table(stats, case, ops, order, metric, unit, refs):
             s = get(stats, case, who, op, metric)
             if s is None:
                 continue
-            cells = [ratio(s, get(stats, case, r, op, metric)) if r != who else "1.00x" for r in refs]
+            cells = [
+                ratio(s, get(stats, case, r, op, metric)) if r != who else "1.00x"
+                for r in refs
+            ]
             lines.append(
                 f"| {op} | {LABEL.get(who, who)} | **{fmt(s.median)}** | {fmt(s.min)} | "
                 f"{fmt(s.max)} | {s.n} | " + " | ".join(cells) + " |"
@@ -102,7 +105,9 @@ def check(lines, name, value, target, ok):
     if value is None:
         lines.append(f"| {name} | not measured | {target} | - |")
     else:
-        lines.append(f"| {name} | {value} | {target} | {'met' if ok else '**missed**'} |")
+        lines.append(
+            f"| {name} | {value} | {target} | {'met' if ok else '**missed**'} |"
+        )
 
 
 def targets(stats):
@@ -115,7 +120,9 @@ def targets(stats):
             check(
                 lines,
                 f"1: {op} ringftp / {LABEL[ref]}",
-                None if v is None else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
+                None
+                if v is None
+                else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
                 f">= {goal}x",
                 v is not None and v >= goal,
             )
@@ -132,7 +139,9 @@ def targets(stats):
         check(
             lines,
             name,
-            None if v is None else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
+            None
+            if v is None
+            else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
             ">= 80%",
             v is not None and v >= 0.8,
         )
@@ -143,11 +152,20 @@ def targets(stats):
         check(
             lines,
             f"2: {op} ringftp / lftp mirror",
-            None if v is None else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} files/s)",
+            None
+            if v is None
+            else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} files/s)",
             ">= 2x",
             v is not None and v >= 2.0,
         )
-    op4 = next((o for o in ops_of(stats, 4) if get(stats, 4, "ringftpd", o, "rss_per_session")), None)
+    op4 = next(
+        (
+            o
+            for o in ops_of(stats, 4)
+            if get(stats, 4, "ringftpd", o, "rss_per_session")
+        ),
+        None,
+    )
     s = get(stats, 4, "ringftpd", op4, "rss_per_session") if op4 else None
     check(
         lines,
@@ -205,16 +223,27 @@ def case4(stats):
         ("login_list_ms_median", "new login + LIST, median probe (ms)", "{:.1f}"),
         ("login_list_ms_max", "new login + LIST, worst probe (ms)", "{:.1f}"),
     ]
-    cols = [(who, op) for who in ["ringftpd", "vsftpd"] for op in ops_of(stats, 4) if get(stats, 4, who, op, "sessions_held")]
+    cols = [
+        (who, op)
+        for who in ["ringftpd", "vsftpd"]
+        for op in ops_of(stats, 4)
+        if get(stats, 4, who, op, "sessions_held")
+    ]
     lines = [
-        "| figure (median [min-max] over runs) | " + " | ".join(f"{w} ({o})" for w, o in cols) + " |",
+        "| figure (median [min-max] over runs) | "
+        + " | ".join(f"{w} ({o})" for w, o in cols)
+        + " |",
         "|---|" + "---:|" * len(cols),
     ]
     for key, name, f in metrics:
         cells = []
         for who, op in cols:
             s = get(stats, 4, who, op, key)
-            cells.append("-" if s is None else f"{f.format(s.median)} [{f.format(s.min)}-{f.format(s.max)}]")
+            cells.append(
+                "-"
+                if s is None
+                else f"{f.format(s.median)} [{f.format(s.min)}-{f.format(s.max)}]"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -226,23 +255,39 @@ def svg_panel(out, y0, title, stats, case, ops, order, metric, unit, width):
     rows = [r for r in rows if r[2] is not None]
     top = max((r[2].max for r in rows), default=1.0) or 1.0
     scale = (width - left - right) / top
-    out.append(f'<text x="10" y="{y0 + 18}" font-size="15" font-weight="bold">{html.escape(title)}</text>')
+    out.append(
+        f'<text x="10" y="{y0 + 18}" font-size="15" font-weight="bold">{html.escape(title)}</text>'
+    )
     y = y0 + 34
     for op in ops:
         group = [r for r in rows if r[0] == op]
         if not group:
             continue
-        out.append(f'<text x="10" y="{y + 11}" font-size="12" font-weight="bold">{html.escape(op)}</text>')
+        out.append(
+            f'<text x="10" y="{y + 11}" font-size="12" font-weight="bold">{html.escape(op)}</text>'
+        )
         y += 16
         for _, who, s in group:
             w = s.median * scale
-            out.append(f'<text x="{left - 6}" y="{y + 11}" font-size="11" text-anchor="end">{html.escape(LABEL.get(who, who))}</text>')
-            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{COLOUR.get(who, "#999")}"/>')
+            out.append(
+                f'<text x="{left - 6}" y="{y + 11}" font-size="11" text-anchor="end">{html.escape(LABEL.get(who, who))}</text>'
+            )
+            out.append(
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{COLOUR.get(who, "#999")}"/>'
+            )
             x1, x2, ym = left + s.min * scale, left + s.max * scale, y + bar_h / 2
-            out.append(f'<line x1="{x1:.1f}" y1="{ym}" x2="{x2:.1f}" y2="{ym}" stroke="black"/>')
-            out.append(f'<line x1="{x1:.1f}" y1="{y + 3}" x2="{x1:.1f}" y2="{y + bar_h - 3}" stroke="black"/>')
-            out.append(f'<line x1="{x2:.1f}" y1="{y + 3}" x2="{x2:.1f}" y2="{y + bar_h - 3}" stroke="black"/>')
-            out.append(f'<text x="{max(x2, left + w) + 5:.1f}" y="{y + 11}" font-size="11">{fmt(s.median)} {unit}</text>')
+            out.append(
+                f'<line x1="{x1:.1f}" y1="{ym}" x2="{x2:.1f}" y2="{ym}" stroke="black"/>'
+            )
+            out.append(
+                f'<line x1="{x1:.1f}" y1="{y + 3}" x2="{x1:.1f}" y2="{y + bar_h - 3}" stroke="black"/>'
+            )
+            out.append(
+                f'<line x1="{x2:.1f}" y1="{y + 3}" x2="{x2:.1f}" y2="{y + bar_h - 3}" stroke="black"/>'
+            )
+            out.append(
+                f'<text x="{max(x2, left + w) + 5:.1f}" y="{y + 11}" font-size="11">{fmt(s.median)} {unit}</text>'
+            )
             y += bar_h + 3
         y += gap
     return y
@@ -251,8 +296,30 @@ def svg_panel(out, y0, title, stats, case, ops, order, metric, unit, width):
 def chart(stats, big, small, path):
     width = 900
     body = []
-    y = svg_panel(body, 0, f"Case 1: one {big} file, median MiB/s (whiskers: min-max)", stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", width)
-    y = svg_panel(body, y + 10, f"Case 2: {small} small files, get -r / put -r, median files/s", stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", width)
+    y = svg_panel(
+        body,
+        0,
+        f"Case 1: one {big} file, median MiB/s (whiskers: min-max)",
+        stats,
+        1,
+        C1_OPS,
+        C1_ORDER,
+        "mib_s",
+        "MiB/s",
+        width,
+    )
+    y = svg_panel(
+        body,
+        y + 10,
+        f"Case 2: {small} small files, get -r / put -r, median files/s",
+        stats,
+        2,
+        C2_OPS,
+        C2_ORDER,
+        "files_s",
+        "files/s",
+        width,
+    )
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y + 10}" font-family="sans-serif">',
         f'<rect width="{width}" height="{y + 10}" fill="white"/>',
@@ -266,42 +333,95 @@ def main():
     out = Path(sys.argv[1])
     stats = load(out / "results.csv")
     machine = dict(
-        line.split("=", 1) for line in (out / "machine.txt").read_text().splitlines() if "=" in line
+        line.split("=", 1)
+        for line in (out / "machine.txt").read_text().splitlines()
+        if "=" in line
     )
-    params = dict(kv.split("=") for kv in machine.get("mode", "").split()[1:] if "=" in kv)
+    params = dict(
+        kv.split("=") for kv in machine.get("mode", "").split()[1:] if "=" in kv
+    )
     mode = machine.get("mode", "?").split()[0]
     big = f"{params.get('big_mib', '?')} MiB"
     small = f"{params.get('small_n', '?')} x {params.get('small_kib', '?')} KiB"
     chart(stats, big, small, out / "chart.svg")
 
-    md = [f"# ringftp benchmark: {machine.get('date', '?')} on {machine.get('host', '?')} ({mode} mode)", ""]
-    md += ["Produced by `bench/compare_sftp.sh`; raw rows in `results.csv`, chart in `chart.svg`.", ""]
+    md = [
+        f"# ringftp benchmark: {machine.get('date', '?')} on {machine.get('host', '?')} ({mode} mode)",
+        "",
+    ]
+    md += [
+        "Produced by `bench/compare_sftp.sh`; raw rows in `results.csv`, chart in `chart.svg`.",
+        "",
+    ]
     md += ["## Machine", ""]
-    for k in ["cpu", "mem", "kernel", "load", "os", "fs", "commit", "openssh", "vsftpd", "curl", "lftp", "iperf3"]:
+    for k in [
+        "cpu",
+        "mem",
+        "kernel",
+        "load",
+        "os",
+        "fs",
+        "commit",
+        "openssh",
+        "vsftpd",
+        "curl",
+        "lftp",
+        "iperf3",
+    ]:
         md.append(f"- {k}: {machine.get(k, '?')}")
     md.append(f"- parameters: {machine.get('mode', '?')}")
     if machine.get("skipped", "").strip():
         md.append(f"- **skipped contenders**: {machine['skipped'].strip()}")
-    md += ["", "All clients and servers run on this one machine over loopback; figures are medians "
-           "of the runs with min and max; ratios compare medians.", ""]
+    md += [
+        "",
+        (
+            "All clients and servers run on this one machine over loopback; figures are medians "
+            "of the runs with min and max; ratios compare medians."
+        ),
+        "",
+    ]
     md += ["## Targets (bench/README.md)", ""] + targets(stats) + [""]
     md += [f"## Case 1: get and put of one {big} random file", ""]
-    md += ["`-file`: into a real file (page cache, no fsync); `-null`: into /dev/null (get) or a "
-           "null device node inside the served directory (put). Time includes connecting and "
-           "logging in.", ""]
-    md += transfer_table(stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", ["sftp", "curl", "iperf3"]) + [""]
+    md += [
+        (
+            "`-file`: into a real file (page cache, no fsync); `-null`: into /dev/null (get) or a "
+            "null device node inside the served directory (put). Time includes connecting and "
+            "logging in."
+        ),
+        "",
+    ]
+    md += transfer_table(
+        stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", ["sftp", "curl", "iperf3"]
+    ) + [""]
     md += [f"## Case 2: get -r and put -r of {small} files", ""]
-    md += transfer_table(stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", ["sftp", "lftp"]) + [""]
-    md += [f"## Case 3: {params.get('c3_clients', '?')} clients at once, each downloading its own "
-           f"{params.get('c3_mib', '?')} MiB file (ringftp-bench download)", ""]
-    md += ["Aggregate rate: all bytes over the time from the common start to the last 226 "
-           "(logins before the start are not timed).", ""]
+    md += transfer_table(
+        stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", ["sftp", "lftp"]
+    ) + [""]
+    md += [
+        (
+            f"## Case 3: {params.get('c3_clients', '?')} clients at once, each downloading its own "
+            f"{params.get('c3_mib', '?')} MiB file (ringftp-bench download)"
+        ),
+        "",
+    ]
+    md += [
+        (
+            "Aggregate rate: all bytes over the time from the common start to the last 226 "
+            "(logins one after another before the start are not timed)."
+        ),
+        "",
+    ]
     md += case3(stats) + [""]
     md += ["## Case 4: logged-in idle sessions (ringftp-bench idle)", ""]
-    md += ["Memory is read from /proc before opening the sessions and after all are logged in, "
-           "summed over the server's process tree (vsftpd forks per session; PSS splits shared "
-           "pages fairly among them). Kernel socket memory is not included. ringftpd is "
-           "restarted before each run.", ""]
+    md += [
+        (
+            "Memory is read from /proc before opening the sessions and after all are logged in, "
+            "summed over the server's process tree (vsftpd forks per session; PSS splits shared "
+            "pages fairly among them). Kernel socket memory is not included. ringftpd is "
+            "restarted before each run."
+        ),
+        "",
+    ]
     md += case4(stats) + [""]
     (out / "summary.md").write_text("\n".join(md))
 
