@@ -139,10 +139,7 @@ pub async fn send_file(
     if ascii || conn.is_tls() {
         return send_buffered(conn, file, offset, ascii, stall).await;
     }
-    let pipe = Rc::new(Pipe::new(PIPE_SIZE).map_err(TransferError::Local)?);
-    let (src, dst) = (End::File(file.as_raw_fd()), End::Socket(conn.raw_fd()));
-    let keep: Keep = Rc::new((Rc::clone(&pipe), file, Rc::clone(&conn.stream)));
-    pump(src, dst, offset, keep, &pipe, stall).await
+    splice_file(conn, file, offset, false, stall).await
 }
 
 /// STOR/APPE: receives until the client closes the data connection, writing
@@ -157,8 +154,21 @@ pub async fn receive_file(
     if ascii || conn.is_tls() {
         return receive_buffered(conn, file, offset, ascii, stall).await;
     }
+    splice_file(conn, file, offset, true, stall).await
+}
+
+/// The zero-copy path of both directions: a pipe between the file and the
+/// data socket; `upload` says which way the bytes go.
+async fn splice_file(
+    conn: &DataConn,
+    file: Rc<File>,
+    offset: u64,
+    upload: bool,
+    stall: Duration,
+) -> Result<u64, TransferError> {
     let pipe = Rc::new(Pipe::new(PIPE_SIZE).map_err(TransferError::Local)?);
-    let (src, dst) = (End::Socket(conn.raw_fd()), End::File(file.as_raw_fd()));
+    let (f, sock) = (End::File(file.as_raw_fd()), End::Socket(conn.raw_fd()));
+    let (src, dst) = if upload { (sock, f) } else { (f, sock) };
     let keep: Keep = Rc::new((Rc::clone(&pipe), file, Rc::clone(&conn.stream)));
     pump(src, dst, offset, keep, &pipe, stall).await
 }
