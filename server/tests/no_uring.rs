@@ -29,8 +29,8 @@ fn deny_io_uring_setup() -> std::io::Result<()> {
         jf,
         k,
     };
-    let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
     // struct seccomp_data: `nr` at offset 0, `arch` at offset 4.
     let mut prog = [
         stmt(load, 4),
