@@ -21,7 +21,11 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         }
     };
     let r = rel(&abs);
-    let (file, meta) = match fs(&ctx.login.jail, move |j| j.open_read(&r)).await {
+    let opened = match ctx.login.jail.open_read_cached(&r) {
+        Some(done) => done,
+        None => fs(&ctx.login.jail, move |j| j.open_read(&r)).await,
+    };
+    let (file, meta) = match opened {
         Ok(v) => v,
         Err(e) => {
             xfer::discard(ctx);

@@ -107,7 +107,12 @@ pub async fn receive(
                 let _ = conn.finish().await;
             }
             drop(conn);
-            match fs(&ctx.login.jail, move |_| upload.commit()).await {
+            let committed = if upload.needs_commit() {
+                fs(&ctx.login.jail, move |_| upload.commit()).await
+            } else {
+                upload.commit()
+            };
+            match committed {
                 Ok(()) => {
                     tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "received");
                     Reply::new(226, "Transfer complete.")
