@@ -707,7 +707,17 @@ fn make_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
-/// Move everything from the data socket into `file` with splice(2).
+/// The first bytes of a download are read into a buffer and written; only
+/// past this much does splice(2) take over. A small file (most of a `get -r`
+/// tree) is then one read and one write, without creating and sizing a pipe
+/// and three splice calls; a big one pays one extra copy of this size.
+const SPLICE_AFTER: u64 = 256 * 1024;
+/// The buffer for that first part (under glibc's mmap threshold, so no
+/// mapping per file).
+const COPY_BUF: usize = 64 * 1024;
+
+/// Move everything from the data socket into `file`: splice(2) through a
+/// pipe, after a small first part read and written directly.
 fn recv_into_file(
     data: &TcpStream,
     file: &std::fs::File,
@@ -716,7 +726,7 @@ fn recv_into_file(
 ) -> Result<u64, FtpError> {
     let sock = data.as_raw_fd();
     let out = file.as_raw_fd();
-    let (pr, pw) = make_pipe()?;
+    let mut pipe: Option<(OwnedFd, OwnedFd)> = None;
     let chunk = chunk_for(ctl.limit);
     let start = Instant::now();
     let mut total = 0u64;
@@ -728,7 +738,10 @@ fn recv_into_file(
             (ctl.progress)(offset + total);
             continue;
         }
-        let n = if use_splice {
+        if use_splice && total >= SPLICE_AFTER && pipe.is_none() {
+            pipe = Some(make_pipe()?);
+        }
+        let n = if let (true, Some((pr, pw))) = (use_splice, pipe.as_ref()) {
             // SAFETY: valid fds; null offsets use the fds' own positions.
             let n = unsafe {
                 libc::splice(
@@ -744,7 +757,8 @@ fn recv_into_file(
                 let e = io::Error::last_os_error();
                 match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
-                    Some(libc::EINVAL) if total == 0 => {
+                    Some(libc::EINVAL) => {
+                        // Not a splice-able socket (never on Linux TCP): copy.
                         use_splice = false;
                         continue;
                     }
@@ -780,7 +794,7 @@ fn recv_into_file(
             n
         } else {
             if buf.is_empty() {
-                buf = vec![0u8; chunk];
+                buf = vec![0u8; chunk.min(COPY_BUF)];
             }
             let mut d = data;
             let n = match d.read(&mut buf) {
