@@ -270,7 +270,7 @@ impl UserDb {
         Ok(())
     }
 
-    /// Checks a login; BLOCKING (argon2, about 12 ms). An unknown name is checked against a
+    /// Checks a login; BLOCKING (argon2, about 13 ms on the bench machine). An unknown name is checked against a
     /// fixed dummy hash, so the time taken does not reveal which names exist.
     pub fn verify(&self, name: &str, password: &str) -> Option<User> {
         match self.users.get(name) {
@@ -286,12 +286,103 @@ impl UserDb {
 }
 
 fn check(phc: &str, password: &str) -> bool {
-    match PasswordHash::new(phc) {
-        // The parameters come from the hash itself.
-        Ok(hash) => Argon2::default()
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    // The parameters come from the hash itself.
+    match check_in_huge_pages(&hash, password) {
+        Some(ok) => ok,
+        None => Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok(),
-        Err(_) => false,
+    }
+}
+
+/// argon2's verification with its working memory (9 MiB with the current parameters) in
+/// transparent huge pages. The plain path allocates it per check, and the kernel then
+/// faults in and zeroes some 2,300 small pages: about a quarter of a login's CPU time on
+/// the bench machine (17.5 ms -> 13.3 ms per check), which decides how many logins per
+/// second two cores can take. Memory kept between checks would save the same, but would
+/// stay resident for good. `None` when this path cannot be used (not argon2, or no memory
+/// from mmap); the caller then verifies the plain way.
+fn check_in_huge_pages(hash: &PasswordHash<'_>, password: &str) -> Option<bool> {
+    let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(hash).ok()?;
+    let expected = hash.hash?;
+    let mut salt_buf = [0u8; 64];
+    let salt = hash.salt?.decode_b64(&mut salt_buf).ok()?;
+    let mut memory = HugeBlocks::new(params.block_count())?;
+    let mut out = [0u8; 64];
+    let out = out.get_mut(..expected.len())?;
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, memory.blocks())
+        .is_ok();
+    // Output's comparison is constant-time.
+    Some(ok && argon2::password_hash::Output::new(out).ok()? == expected)
+}
+
+/// Zeroed, 2 MiB-aligned anonymous memory for argon2's blocks, with `MADV_HUGEPAGE`;
+/// unmapped on drop.
+struct HugeBlocks {
+    map: *mut libc::c_void,
+    map_len: usize,
+    blocks: *mut argon2::Block,
+    count: usize,
+}
+
+impl HugeBlocks {
+    const HUGE: usize = 2 << 20;
+
+    fn new(count: usize) -> Option<HugeBlocks> {
+        let bytes = count.checked_mul(std::mem::size_of::<argon2::Block>())?;
+        if bytes == 0 {
+            return None;
+        }
+        // One extra huge page of room to align the start.
+        let map_len = bytes.div_ceil(Self::HUGE).checked_add(1)? * Self::HUGE;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return None;
+        }
+        let skip = (Self::HUGE - (map as usize) % Self::HUGE) % Self::HUGE;
+        // SAFETY: `skip` < HUGE and the mapping is `bytes` + at least HUGE long.
+        let start = unsafe { map.cast::<u8>().add(skip) };
+        // SAFETY: advice on memory inside our own mapping; failure only loses the speed-up.
+        unsafe { libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE) };
+        Some(HugeBlocks {
+            map,
+            map_len,
+            blocks: start.cast(),
+            count,
+        })
+    }
+
+    fn blocks(&mut self) -> &mut [argon2::Block] {
+        // SAFETY: `blocks` is 2 MiB-aligned (more than Block's 64), `count` blocks long
+        // inside the mapping, zeroed by the kernel (a valid Block: plain integers), and
+        // borrowed mutably through `self` only.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks, self.count) }
+    }
+}
+
+impl Drop for HugeBlocks {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`, which nothing borrows any more.
+        unsafe { libc::munmap(self.map, self.map_len) };
     }
 }
 
@@ -344,6 +435,44 @@ mod tests {
             home: None,
             read_only: false,
         }
+    }
+
+    /// The huge-page path answers exactly what argon2's own verification answers, for the
+    /// current parameters, other parameters, the other argon2 variants and wrong passwords.
+    #[test]
+    fn huge_page_check_agrees_with_argon2() {
+        let mut phcs = vec![hash_password("right horse").unwrap()];
+        for (alg, m, t) in [
+            (Algorithm::Argon2id, 19_456, 2),
+            (Algorithm::Argon2i, 4_096, 3),
+            (Algorithm::Argon2d, 8, 1),
+        ] {
+            let salt = SaltString::generate(&mut OsRng);
+            let params = Params::new(m, t, 1, Some(24)).unwrap();
+            let phc = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(b"right horse", &salt)
+                .unwrap()
+                .to_string();
+            phcs.push(phc);
+        }
+        for phc in &phcs {
+            let hash = PasswordHash::new(phc).unwrap();
+            for (pw, want) in [
+                ("right horse", true),
+                ("right hors", false),
+                ("", false),
+                ("right horse ", false),
+            ] {
+                let plain = Argon2::default()
+                    .verify_password(pw.as_bytes(), &hash)
+                    .is_ok();
+                assert_eq!(plain, want, "{phc} {pw:?}");
+                assert_eq!(check_in_huge_pages(&hash, pw), Some(want), "{phc} {pw:?}");
+                assert_eq!(check(phc, pw), want, "{phc} {pw:?}");
+            }
+        }
+        assert!(!check("$argon2id$v=19$m=9216,t=4,p=1$bm90IGEgaGFzaA", "x"));
+        assert!(!check("not a phc string", "x"));
     }
 
     #[test]
