@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// m=9216 t=4 costs about what the others cost, with more memory per guess than the 7 MiB
 /// variant. On the bench machine later (another VM of the same kind) one check took 17.5 ms
-/// with freshly allocated memory and 13.3 ms with it in huge pages, as [`check`] does now:
+/// with freshly allocated memory and 13.3 ms with it in huge pages, as `check` does now:
 /// about 110 logins/s on two cores with everything else the server does (bench case 4). Existing hashes
 /// keep the parameters they were made with (verification reads them from the PHC string).
 pub const ARGON2_M_KIB: u32 = 9_216;
