@@ -379,10 +379,13 @@ run_client() { # contender direction local remote
                 sftp-aes128gcm) sftp "${SSH_OPTS[@]}" -o Ciphers=aes128-gcm@openssh.com -b "$b" "$BENCH_USER@127.0.0.1" ;;
             esac
             ;;
-        curl)
+        curl | curl-ringftpd)
+            # curl against vsftpd, and the same curl against ringftpd (the server alone compared).
+            local port=$FTP_PORT
+            [ "$who" = curl-ringftpd ] && port=$RING_PORT
             case "$dir" in
-                get) curl -sS --fail --netrc-file "$T/etc/netrc" -o "$loc" "ftp://127.0.0.1:$FTP_PORT/$rem" ;;
-                put) curl -sS --fail --netrc-file "$T/etc/netrc" -T "$loc" $append "ftp://127.0.0.1:$FTP_PORT/$rem" ;;
+                get) curl -sS --fail --netrc-file "$T/etc/netrc" -o "$loc" "ftp://127.0.0.1:$port/$rem" ;;
+                put) curl -sS --fail --netrc-file "$T/etc/netrc" -T "$loc" $append "ftp://127.0.0.1:$port/$rem" ;;
                 *) die "curl has no recursive transfer" ;;
             esac
             ;;
@@ -432,7 +435,7 @@ EOF
 # Case 1: one big file, get and put, into a real file and into /dev/null.
 # ---------------------------------------------------------------------------------------------
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-C1=(ringftp sftp sftp-aes128gcm curl lftp)
+C1=(ringftp sftp sftp-aes128gcm curl lftp curl-ringftpd)
 log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
     for op in get-file get-null put-file put-null; do
@@ -461,7 +464,7 @@ for run in $(seq "$RUNS"); do
                 put-null)
                     # lftp only appends after a successful SIZE, which vsftpd refuses for a device;
                     # ringftpd refuses to open anything but regular files (by design).
-                    case "$who" in lftp | ringftp) continue ;; esac
+                    case "$who" in lftp | ringftp | curl-ringftpd) continue ;; esac
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" devnull
                     [ -c "$T/srv/devnull" ] || die "$who put replaced the null device" ;;
             esac

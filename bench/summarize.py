@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-C1_ORDER = ["ringftp", "sftp", "sftp-aes128gcm", "curl", "lftp", "iperf3"]
+C1_ORDER = ["ringftp", "curl-ringftpd", "sftp", "sftp-aes128gcm", "curl", "lftp", "iperf3"]
 C1_OPS = ["get-file", "put-file", "get-null", "put-null"]
 C2_ORDER = ["ringftp", "sftp", "lftp"]
 C2_OPS = ["get-r", "put-r"]
@@ -22,6 +22,7 @@ LABEL = {
     "sftp": "sftp (default cipher)",
     "sftp-aes128gcm": "sftp aes128-gcm",
     "curl": "curl -> vsftpd",
+    "curl-ringftpd": "curl -> ringftpd",
     "lftp": "lftp -> vsftpd",
     "iperf3": "iperf3 (loopback limit)",
     "ringftpd": "ringftpd",
@@ -32,6 +33,7 @@ COLOUR = {
     "sftp": "#1f77b4",
     "sftp-aes128gcm": "#6baed6",
     "curl": "#2ca02c",
+    "curl-ringftpd": "#ff9896",
     "lftp": "#98df8a",
     "iperf3": "#7f7f7f",
 }
@@ -144,6 +146,21 @@ def targets(stats):
             else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
             ">= 80%",
             v is not None and v >= 0.8,
+        )
+    # The server alone, the same client on both sides (the server issue's targets): RETR to
+    # curl into /dev/null at least vsftpd's speed, STOR from curl at least twice vsftpd's.
+    for op, goal in [("get-null", 1.0), ("put-file", 2.0)]:
+        r = get(stats, 1, "curl-ringftpd", op, "mib_s")
+        b = get(stats, 1, "curl", op, "mib_s")
+        v = r.median / b.median if r and b else None
+        check(
+            lines,
+            f"1: {op} curl -> ringftpd / curl -> vsftpd",
+            None
+            if v is None
+            else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
+            f">= {goal:g}x",
+            v is not None and v >= goal,
         )
     for op in C2_OPS:
         r = get(stats, 2, "ringftp", op, "files_s")
