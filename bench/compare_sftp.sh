@@ -302,6 +302,19 @@ record() { # case contender op run metric value unit
     local IFS=,
     echo "$*" >>"$CSV"
 }
+# curl's -w line: when the transfer proper began (after login, EPSV and the data connection)
+# and when it ended.
+CURL_TIMES='curl-times %{time_pretransfer} %{time_total}\n'
+# After a curl measurement: records MiB/s of the data phase alone, from curl's own timer. It
+# leaves out the login (argon2id against PAM) and waits inside curl before the transfer, such
+# as curl 7.88's ~180 ms stall when an EPSV answer arrives very fast (docs/edge-cases.md).
+curl_phase() { # case contender op run bytes
+    local line pre total
+    line="$(grep '^curl-times ' "$T/log/last.out" | tail -n1)" || return 0
+    read -r _ pre total <<<"$line"
+    record "$1" "$2" "$3" "$4" data_mib_s "$(python3 -c "print(f'{$5/1048576/max($total-$pre,1e-6):.2f}')")" MiB/s
+    record "$1" "$2" "$3" "$4" pretransfer_s "$pre" s
+}
 # Times "$@" and records seconds and MiB/s for BYTES; extra: files count for files/s.
 measure() { # case contender op run bytes files -- command...
     local case=$1 who=$2 op=$3 run=$4 bytes=$5 files=$6
@@ -384,8 +397,9 @@ run_client() { # contender direction local remote
             local port=$FTP_PORT
             [ "$who" = curl-ringftpd ] && port=$RING_PORT
             case "$dir" in
-                get) curl -sS --fail --netrc-file "$T/etc/netrc" -o "$loc" "ftp://127.0.0.1:$port/$rem" ;;
-                put) curl -sS --fail --netrc-file "$T/etc/netrc" -T "$loc" $append "ftp://127.0.0.1:$port/$rem" ;;
+                # -w: curl's own timer, for the data phase alone (curl_phase below).
+                get) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -o "$loc" "ftp://127.0.0.1:$port/$rem" ;;
+                put) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -T "$loc" $append "ftp://127.0.0.1:$port/$rem" ;;
                 *) die "curl has no recursive transfer" ;;
             esac
             ;;
@@ -436,6 +450,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 C1=(ringftp sftp sftp-aes128gcm curl lftp curl-ringftpd)
+is_curl() { [ "$1" = curl ] || [ "$1" = curl-ringftpd ]; }
 log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
     for op in get-file get-null put-file put-null; do
@@ -451,13 +466,16 @@ for run in $(seq "$RUNS"); do
             case "$op" in
                 get-file)
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" big.bin
+                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     check_size "$T/local/got.bin" "$BIG_BYTES"
                     [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/srv/big.bin" || die "$who get: content differs"; }
                     rm -f "$T/local/got.bin" ;;
                 get-null)
-                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get /dev/null big.bin ;;
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get /dev/null big.bin
+                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi ;;
                 put-file)
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" "up-$who.bin"
+                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     check_size "$T/srv/up-$who.bin" "$BIG_BYTES"
                     [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/up.bin" || die "$who put: content differs"; }
                     rm -f "$T/srv/up-$who.bin" ;;
@@ -466,6 +484,7 @@ for run in $(seq "$RUNS"); do
                     # ringftpd refuses to open anything but regular files (by design).
                     case "$who" in lftp | ringftp | curl-ringftpd) continue ;; esac
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" devnull
+                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     [ -c "$T/srv/devnull" ] || die "$who put replaced the null device" ;;
             esac
         done
