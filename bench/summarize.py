@@ -112,22 +112,26 @@ def check(lines, name, value, target, ok):
         )
 
 
+def versus(lines, name, r, b, goal, unit, percent=False):
+    """One target row: the median of r over the median of b against `goal`."""
+    v = r.median / b.median if r and b else None
+    if v is None:
+        shown = None
+    elif percent:
+        shown = f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} {unit})"
+    else:
+        shown = f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} {unit})"
+    wanted = f">= {goal * 100:.0f}%" if percent else f">= {goal:g}x"
+    check(lines, name, shown, wanted, v is not None and v >= goal)
+
+
 def targets(stats):
     lines = ["| target | measured (median) | goal | |", "|---|---|---|---|"]
     for op in ["get-file", "put-file"]:
         r = get(stats, 1, "ringftp", op, "mib_s")
         for ref, goal in [("sftp", 5.0), ("curl", 1.5)]:
             b = get(stats, 1, ref, op, "mib_s")
-            v = r.median / b.median if r and b else None
-            check(
-                lines,
-                f"1: {op} ringftp / {LABEL[ref]}",
-                None
-                if v is None
-                else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
-                f">= {goal}x",
-                v is not None and v >= goal,
-            )
+            versus(lines, f"1: {op} ringftp / {LABEL[ref]}", r, b, goal, "MiB/s")
     for op in ["get-null", "put-null"]:
         r = get(stats, 1, "ringftp", op, "mib_s")
         b = get(stats, 1, "iperf3", op, "mib_s")
@@ -137,16 +141,7 @@ def targets(stats):
             # nearest figure is put into a file (page cache, no fsync).
             r = get(stats, 1, "ringftp", "put-file", "mib_s")
             name = "1: put ringftp (into a file: ringftpd cannot put into a device) / iperf3"
-        v = r.median / b.median if r and b else None
-        check(
-            lines,
-            name,
-            None
-            if v is None
-            else f"{v * 100:.0f}% ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
-            ">= 80%",
-            v is not None and v >= 0.8,
-        )
+        versus(lines, name, r, b, 0.8, "MiB/s", percent=True)
     # The server alone, the same client on both sides (the server issue's targets): RETR to
     # curl into /dev/null at least vsftpd's speed, STOR from curl at least twice vsftpd's.
     # Checked on the wall time, and on curl's own timer for the data phase (no login, no wait
@@ -155,29 +150,12 @@ def targets(stats):
         for op, goal in [("get-null", 1.0), ("put-file", 2.0)]:
             r = get(stats, 1, "curl-ringftpd", op, metric)
             b = get(stats, 1, "curl", op, metric)
-            v = r.median / b.median if r and b else None
-            check(
-                lines,
-                f"1: {op} curl -> ringftpd / curl -> vsftpd ({how})",
-                None
-                if v is None
-                else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} MiB/s)",
-                f">= {goal:g}x",
-                v is not None and v >= goal,
-            )
+            name = f"1: {op} curl -> ringftpd / curl -> vsftpd ({how})"
+            versus(lines, name, r, b, goal, "MiB/s")
     for op in C2_OPS:
         r = get(stats, 2, "ringftp", op, "files_s")
         b = get(stats, 2, "lftp", op, "files_s")
-        v = r.median / b.median if r and b else None
-        check(
-            lines,
-            f"2: {op} ringftp / lftp mirror",
-            None
-            if v is None
-            else f"{v:.2f}x ({fmt(r.median)} vs {fmt(b.median)} files/s)",
-            ">= 2x",
-            v is not None and v >= 2.0,
-        )
+        versus(lines, f"2: {op} ringftp / lftp mirror", r, b, 2.0, "files/s")
     op4 = next(
         (
             o
