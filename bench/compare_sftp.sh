@@ -305,7 +305,7 @@ record() { # case contender op run metric value unit
 # curl's -w line: when the transfer proper began (after login, EPSV and the data connection)
 # and when it ended.
 CURL_TIMES='curl-times %{time_pretransfer} %{time_total}\n'
-# After a curl measurement: records MiB/s of the data phase alone, from curl's own timer. It
+# After a curl measurement (called by measure): records MiB/s of the data phase alone, from curl's own timer. It
 # leaves out the login (argon2id against PAM) and waits inside curl before the transfer, such
 # as curl 7.88's ~180 ms stall when an EPSV answer arrives very fast (docs/edge-cases.md).
 curl_phase() { # case contender op run bytes
@@ -341,6 +341,7 @@ measure() { # case contender op run bytes files -- command...
     if [ "$files" -gt 0 ]; then
         record "$case" "$who" "$op" "$run" files_s "$(python3 -c "print(f'{$files/$secs:.1f}')")" files/s
     fi
+    case "$who" in curl | curl-ringftpd) curl_phase "$case" "$who" "$op" "$run" "$bytes" ;; esac
     log "  $case $op $who run $run: ${secs}s"
 }
 # Says which server died, with the end of its log (called when a case fails).
@@ -397,7 +398,7 @@ run_client() { # contender direction local remote
             local port=$FTP_PORT
             [ "$who" = curl-ringftpd ] && port=$RING_PORT
             case "$dir" in
-                # -w: curl's own timer, for the data phase alone (curl_phase below).
+                # -w: curl's own timer, for the data phase alone (see curl_phase).
                 get) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -o "$loc" "ftp://127.0.0.1:$port/$rem" ;;
                 put) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -T "$loc" $append "ftp://127.0.0.1:$port/$rem" ;;
                 *) die "curl has no recursive transfer" ;;
@@ -450,7 +451,6 @@ EOF
 # ---------------------------------------------------------------------------------------------
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 C1=(ringftp sftp sftp-aes128gcm curl lftp curl-ringftpd)
-is_curl() { [ "$1" = curl ] || [ "$1" = curl-ringftpd ]; }
 log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
     for op in get-file get-null put-file put-null; do
@@ -466,16 +466,13 @@ for run in $(seq "$RUNS"); do
             case "$op" in
                 get-file)
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" big.bin
-                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     check_size "$T/local/got.bin" "$BIG_BYTES"
                     [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/srv/big.bin" || die "$who get: content differs"; }
                     rm -f "$T/local/got.bin" ;;
                 get-null)
-                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get /dev/null big.bin
-                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi ;;
+                    measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get /dev/null big.bin ;;
                 put-file)
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" "up-$who.bin"
-                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     check_size "$T/srv/up-$who.bin" "$BIG_BYTES"
                     [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/up.bin" || die "$who put: content differs"; }
                     rm -f "$T/srv/up-$who.bin" ;;
@@ -484,7 +481,6 @@ for run in $(seq "$RUNS"); do
                     # ringftpd refuses to open anything but regular files (by design).
                     case "$who" in lftp | ringftp | curl-ringftpd) continue ;; esac
                     measure 1 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" devnull
-                    if is_curl "$who"; then curl_phase 1 "$who" "$op" "$run" "$BIG_BYTES"; fi
                     [ -c "$T/srv/devnull" ] || die "$who put replaced the null device" ;;
             esac
         done

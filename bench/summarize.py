@@ -216,13 +216,11 @@ def curl_phase_table(stats):
                 continue
             found = True
             pre = get(stats, 1, who, op, "pretransfer_s")
+            before = f"{pre.median:.3f}" if pre else "n/a"
             ratio = f"{st.median / base.median:.2f}x" if base else "n/a"
             lines.append(
                 f"| {op} | {name} | **{fmt(st.median)}** | {fmt(st.min)} | {fmt(st.max)} "
-                f"| {st.n} | {pre.median:.3f} | {ratio} |"
-                if pre
-                else f"| {op} | {name} | **{fmt(st.median)}** | {fmt(st.min)} | {fmt(st.max)} "
-                f"| {st.n} | n/a | {ratio} |"
+                f"| {st.n} | {before} | {ratio} |"
             )
     return lines if found else []
 

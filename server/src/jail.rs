@@ -145,12 +145,14 @@ pub struct Jail {
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+/// Opening to read: O_NONBLOCK so that a FIFO cannot hang the open (cleared once the file is
+/// known to be regular).
+const READ_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NOCTTY).union(OFlags::NONBLOCK);
 
 /// `openat2` beneath `dir`, retrying the `EAGAIN` the kernel returns when a concurrent
 /// rename or mount raced with `RESOLVE_BENEATH`.
 fn beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd, FsError> {
-    check_path(path)?;
-    let path = if path.is_empty() { "." } else { path };
+    let path = openat2_path(path)?;
     // openat2 insists on a zero mode unless it creates.
     let mode = if flags.contains(OFlags::CREATE) {
         mode
@@ -165,6 +167,34 @@ fn beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlags, mode: Mode) -> Result
             Ok(fd) => return Ok(fd),
         }
     }
+}
+
+/// [`beneath`] from the kernel's dentry cache alone (`RESOLVE_CACHED`, Linux 5.12), never
+/// waiting for a disk, for the ring thread. `None` when that cannot answer (a name not in
+/// the cache, a racing rename: EAGAIN; an older kernel: EINVAL/ENOSYS); the caller then
+/// opens with [`beneath`] on the blocking pool. Not for O_CREAT/O_TRUNC, which the kernel
+/// never answers from the cache.
+fn beneath_cached(
+    dir: BorrowedFd<'_>,
+    path: &str,
+    flags: OFlags,
+) -> Option<Result<OwnedFd, FsError>> {
+    let path = match openat2_path(path) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let resolve = RESOLVE.union(ResolveFlags::CACHED);
+    match rfs::openat2(dir, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
+        Ok(fd) => Some(Ok(fd)),
+        Err(Errno::AGAIN | Errno::INVAL | Errno::NOSYS) => None,
+        Err(e) => Some(Err(FsError::errno(e))),
+    }
+}
+
+/// The path as openat2 takes it: no NUL, and "." for the directory itself.
+fn openat2_path(path: &str) -> Result<&str, FsError> {
+    check_path(path)?;
+    Ok(if path.is_empty() { "." } else { path })
 }
 
 fn check_path(path: &str) -> Result<(), FsError> {
@@ -343,38 +373,14 @@ impl Jail {
 
     /// Opens a regular file for reading (symlinks followed beneath the root).
     pub fn open_read(&self, rel: &str) -> Result<(File, Metadata), FsError> {
-        // O_NONBLOCK so that a FIFO cannot hang the open; cleared once we know it is a file.
-        let fd = beneath(
-            self.fd(),
-            rel,
-            OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-        )?;
-        Self::readable_file(fd)
+        Self::readable_file(beneath(self.fd(), rel, READ_FLAGS, Mode::empty())?)
     }
 
-    /// [`Jail::open_read`] that never waits for the disk, for the ring thread: the lookup
-    /// is done only from the kernel's dentry cache (`RESOLVE_CACHED`, Linux 5.12). `None`
-    /// when that is not possible (a name not in the cache, an older kernel, a racing
-    /// rename); the caller then opens on the blocking pool. Saves a thread hand-off per
-    /// download, which is most of the server's own cost for small files.
+    /// [`Jail::open_read`] from the dentry cache alone, on the calling (ring) thread; `None`
+    /// sends the caller to [`Jail::open_read`] on the blocking pool (see [`beneath_cached`]).
+    /// Saves a thread hand-off per download, most of the server's own cost for small files.
     pub fn open_read_cached(&self, rel: &str) -> Option<Result<(File, Metadata), FsError>> {
-        if let Err(e) = check_path(rel) {
-            return Some(Err(e));
-        }
-        let path = if rel.is_empty() { "." } else { rel };
-        match rfs::openat2(
-            self.fd(),
-            path,
-            OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE.union(ResolveFlags::CACHED),
-        ) {
-            Ok(fd) => Some(Self::readable_file(fd)),
-            // EAGAIN: not all in the cache (or a race); EINVAL/ENOSYS: no RESOLVE_CACHED.
-            Err(Errno::AGAIN | Errno::INVAL | Errno::NOSYS) => None,
-            Err(e) => Some(Err(FsError::errno(e))),
-        }
+        Some(beneath_cached(self.fd(), rel, READ_FLAGS)?.and_then(Self::readable_file))
     }
 
     /// Checks that `fd` (opened with O_NONBLOCK) is a regular file and makes it blocking.
@@ -713,13 +719,13 @@ impl Upload {
         self.offset
     }
 
-    /// Makes the upload final (renames the temporary file over the target, if any).
     /// Whether [`Upload::commit`] has work to do (a rename); a direct write has none, so
     /// it can be finished without a trip to the blocking pool.
     pub fn needs_commit(&self) -> bool {
         self.temp.is_some()
     }
 
+    /// Makes the upload final (renames the temporary file over the target, if any).
     pub fn commit(mut self) -> Result<(), FsError> {
         match self.temp.take() {
             None => Ok(()),
@@ -1007,9 +1013,10 @@ mod tests {
             f.jail.open_read_cached("sub"),
             Some(Err(FsError::IsADirectory))
         ));
+        // An escape is refused from the cache as well, not deferred.
         assert!(matches!(
             f.jail.open_read_cached("abs_secret"),
-            Some(Err(FsError::Escape)) | None
+            Some(Err(FsError::Escape))
         ));
         assert!(matches!(
             f.jail.open_read_cached("a\0b"),

@@ -40,8 +40,9 @@ use serde::{Deserialize, Serialize};
 /// m=9216 t=4 costs about what the others cost, with more memory per guess than the 7 MiB
 /// variant. On the bench machine later (another VM of the same kind) one check took 17.5 ms
 /// with freshly allocated memory and 13.3 ms with it in huge pages, as `check` does now:
-/// about 110 logins/s on two cores with everything else the server does (bench case 4). Existing hashes
-/// keep the parameters they were made with (verification reads them from the PHC string).
+/// about 110 logins/s on two cores with everything else the server does (bench case 4).
+/// Existing hashes keep the parameters they were made with (verification reads them from
+/// the PHC string).
 pub const ARGON2_M_KIB: u32 = 9_216;
 /// argon2id iterations; see [`ARGON2_M_KIB`].
 pub const ARGON2_T: u32 = 4;
@@ -272,8 +273,9 @@ impl UserDb {
         Ok(())
     }
 
-    /// Checks a login; BLOCKING (argon2, about 13 ms on the bench machine). An unknown name is checked against a
-    /// fixed dummy hash, so the time taken does not reveal which names exist.
+    /// Checks a login; BLOCKING (argon2, about 13 ms on the bench machine). An unknown name
+    /// is checked against a fixed dummy hash, so the time taken does not reveal which names
+    /// exist.
     pub fn verify(&self, name: &str, password: &str) -> Option<User> {
         match self.users.get(name) {
             Some(user) => check(&user.password, password).then(|| user.clone()),
