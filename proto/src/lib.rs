@@ -10,11 +10,13 @@
 //! - [`addr`]: data-connection addresses: PASV/PORT (RFC 959) and EPSV/EPRT (RFC 2428).
 //! - [`path`]: virtual path normalisation (chroot semantics), 257 quoting.
 //! - [`listing`]: `LIST` (`ls -l`) and `MLSx` (RFC 3659) lines, both directions; time values.
+//! - [`fingerprint`]: ssh-style `SHA256:` fingerprints of TLS certificates' public keys.
 //! - [`statvfs`]: the `SITE STATVFS` reply (filesystem totals for sftp's `df`).
 #![warn(clippy::indexing_slicing)]
 
 pub mod addr;
 pub mod command;
+pub mod fingerprint;
 pub mod line;
 pub mod listing;
 pub mod path;
