@@ -21,6 +21,8 @@
 //! tls_cert = "/etc/ringftpd/cert.pem"   # PEM chain; with tls_key enables AUTH TLS
 //! tls_key = "/etc/ringftpd/key.pem"     # PEM private key
 //! tls_required = false         # true: no login and no transfer without TLS
+//! log_format = "json"          # text (default) or json, on stderr (the journal)
+//! xferlog = "/var/log/ringftpd/xferlog"  # also append an xferlog(5) record per transfer
 //! ```
 //!
 //! Unknown keys are an error, so a typo never goes unnoticed.
@@ -32,6 +34,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::log::LogFormat;
 use crate::tls::{TlsConfig, TlsError};
 
 /// Everything the server needs to know to run; see [`Config::from_args`].
@@ -63,6 +66,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Refuse USER before AUTH TLS (530) and clear data connections (521).
     pub tls_required: bool,
+    pub log_format: LogFormat,
+    /// Append an xferlog(5) record per transfer to this file.
+    pub xferlog: Option<PathBuf>,
 }
 
 /// The `serve` flags (also the flags of a bare `ringftpd`).
@@ -128,6 +134,12 @@ pub struct ServeArgs {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, value_name = "LEVEL", env = "RINGFTPD_LOG")]
     pub log: Option<String>,
+    /// Log lines as text or as one JSON object per line [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Also append an xferlog(5) record (as wu-ftpd and vsftpd write) per transfer to FILE
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
 }
 
 /// Why the settings are unusable; each message is one line naming the cause.
@@ -230,6 +242,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_required: Option<bool>,
+    log_format: Option<LogFormat>,
+    xferlog: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +310,8 @@ impl Default for Config {
             umask: 0o022,
             tls: None,
             tls_required: false,
+            log_format: LogFormat::Text,
+            xferlog: None,
         }
     }
 }
@@ -355,6 +371,8 @@ impl Config {
             tls_cert = f.tls_cert.map(rel);
             tls_key = f.tls_key.map(rel);
             set(&mut c.tls_required, f.tls_required);
+            set(&mut c.log_format, f.log_format);
+            set(&mut c.xferlog, f.xferlog.map(|p| Some(rel(p))));
         }
         if !args.listen.is_empty() {
             c.listen = args.listen.clone();
@@ -364,6 +382,8 @@ impl Config {
             root_given = true;
         }
         set(&mut c.users_file, args.users.clone());
+        set(&mut c.log_format, args.log_format);
+        set(&mut c.xferlog, args.xferlog.clone().map(Some));
         set(&mut c.passive_ports, args.passive_ports.clone().map(Some));
         set(&mut c.passive_address, args.passive_address.map(Some));
         set(&mut c.workers, args.workers);
@@ -542,6 +562,8 @@ login_fail_delay = 0
 max_login_failures = 5
 banner = "hello there"
 umask = 0o027
+log_format = "json"
+xferlog = "xfer.log"
 "#,
         );
         let args = ServeArgs {
@@ -563,6 +585,8 @@ umask = 0o027
         assert_eq!(c.max_login_failures, 5);
         assert_eq!(c.banner, "hello there");
         assert_eq!(c.umask, 0o027);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.xferlog, Some(d.path("xfer.log")), "relative to the config file");
 
         let args = ServeArgs {
             config: Some(file),
@@ -574,6 +598,7 @@ umask = 0o027
             idle_timeout: Some(1),
             banner: Some("flag".into()),
             umask: Some(0o077),
+            log_format: Some(LogFormat::Text),
             ..ServeArgs::default()
         };
         let c = Config::from_args(&args).unwrap();
@@ -585,6 +610,7 @@ umask = 0o027
         assert_eq!(c.idle_timeout, Duration::from_secs(1));
         assert_eq!(c.banner, "flag");
         assert_eq!(c.umask, 0o077);
+        assert_eq!(c.log_format, LogFormat::Text);
         // not overridden: still from the file
         assert_eq!(c.max_clients, 50);
         assert_eq!(c.login_timeout, Duration::from_secs(8));

@@ -252,7 +252,8 @@ async fn accept_from(
                 if canonical_ip(from.ip()) == peer {
                     return Ok(stream);
                 }
-                tracing::warn!(%from, expected = %peer, "data connection from a foreign address refused");
+                let why = format!("not from the control connection's address {peer}");
+                crate::log::refused(from, "data connection", &why);
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
         }

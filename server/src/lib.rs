@@ -16,6 +16,7 @@
 //!   and TLS.
 //! - `tls`: AUTH TLS (RFC 4217): certificate loading, rustls over the ring.
 //! - `cmd`: one file per FTP verb, and the dispatcher.
+//! - `log`: the login, transfer and refusal lines (text or JSON), the xferlog file.
 
 pub mod cli;
 pub mod cmd;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod control;
 pub mod data;
 pub mod jail;
+pub mod log;
 pub mod server;
 pub mod session;
 pub mod tls;

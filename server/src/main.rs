@@ -8,6 +8,7 @@ use ringftpd::cli::{self, Cli, Command};
 use ringftpd::config::{Config, ServeArgs};
 use ringftpd::data::PortAllocator;
 use ringftpd::jail::Jail;
+use ringftpd::log;
 use ringftpd::server::{self, Shared};
 use ringftpd::uring;
 use ringftpd::users::UserDb;
@@ -29,11 +30,11 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    init_logging(args.log.as_deref());
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    log::init(args.log.as_deref(), config.log_format);
     if let Err(e) = uring::probe() {
         return fail(e);
     }
@@ -92,6 +93,17 @@ fn serve(args: &ServeArgs) -> ExitCode {
             .map(|r| (*r.start(), *r.end())),
     );
     let users_file = config.users_file.clone();
+    if let Err(e) = block_signals() {
+        return fail(format!("cannot set up signal handling: {e}"));
+    }
+    // After block_signals: the writer thread must not take SIGTERM.
+    let xferlog = match &config.xferlog {
+        Some(path) => match log::Xferlog::open(path) {
+            Ok(x) => Some(x),
+            Err(e) => return fail(format!("cannot open xferlog {}: {e}", path.display())),
+        },
+        None => None,
+    };
     let shared = Arc::new(Shared {
         config,
         users: RwLock::new(Arc::new(users)),
@@ -99,15 +111,13 @@ fn serve(args: &ServeArgs) -> ExitCode {
         ports,
         sessions: Default::default(),
         shutdown: stop_rx,
+        xferlog,
         logins: tokio::sync::Semaphore::new(
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
         ),
     });
-    if let Err(e) = block_signals() {
-        return fail(format!("cannot set up signal handling: {e}"));
-    }
     let mut handles = Vec::new();
     for (id, ls) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -136,20 +146,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
     }
     tracing::info!("stopped");
     code
-}
-
-/// `--log LEVEL` (or RINGFTPD_LOG) with tracing's filter syntax; default info.
-fn init_logging(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = level
-        .and_then(|l| EnvFilter::try_new(l).ok())
-        .or_else(|| EnvFilter::try_from_env("RINGFTPD_LOG").ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
 }
 
 /// argon2 allocates ~9 MiB per check on a blocking-pool thread. glibc's

@@ -33,6 +33,8 @@ pub struct Shared {
     /// memory-hard; a burst of thousands of logins run all at once would
     /// thrash and finish none in time, queued they finish at full speed.
     pub logins: tokio::sync::Semaphore,
+    /// `--xferlog`: a record per transfer.
+    pub xferlog: Option<crate::log::Xferlog>,
 }
 
 impl Shared {

@@ -86,6 +86,7 @@ impl Session {
 pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let cfg = &shared.config;
     let Some(_slot) = SessionSlot::try_take(&shared.sessions, cfg.max_clients) else {
+        crate::log::refused(peer, "connection", "max_clients sessions already");
         let mut ctl = Control::new(stream, Duration::from_secs(5));
         let _ = ctl
             .send(&Reply::new(

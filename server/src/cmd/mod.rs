@@ -103,9 +103,10 @@ impl Ctx<'_> {
 
     /// 550 for read-only users, checked before any write.
     pub fn deny_write(&self) -> Option<Reply> {
-        self.login
-            .read_only
-            .then(|| Reply::new(550, "Permission denied: this account is read-only."))
+        self.login.read_only.then(|| {
+            crate::log::refused(self.peer, "write", "the account is read-only");
+            Reply::new(550, "Permission denied: this account is read-only.")
+        })
     }
 }
 
@@ -174,6 +175,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
     let (rest, rnfr) = take_pending(s, &cmd);
     let reply = match cmd {
         Command::User(_) if s.shared.config.tls_required && !s.ctl.is_tls() => {
+            crate::log::refused(s.peer, "USER", "TLS required (tls_required)");
             Reply::new(530, "TLS required: use AUTH TLS before USER.")
         }
         Command::User(name) => user::run(s, name),

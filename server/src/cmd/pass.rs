@@ -42,7 +42,7 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
             return Reply::new(530, "Login incorrect: home directory is not available.");
         }
     };
-    tracing::info!(user = %user, peer = %s.peer, "logged in");
+    crate::log::login(&user, s.peer, Ok(()));
     s.failures = 0;
     s.state = State::LoggedIn(Box::new(Login::new(user, jail, account.read_only)));
     Reply::new(230, "Login successful.")
@@ -51,11 +51,12 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
 async fn failed(s: &mut Session, user: &str) -> Reply {
     let cfg = &s.shared.config;
     s.failures += 1;
-    tracing::info!(user = %user, peer = %s.peer, failures = s.failures, "login failed");
+    crate::log::login(user, s.peer, Err(s.failures));
     tokio::time::sleep(cfg.login_fail_delay).await;
     if s.failures >= cfg.max_login_failures {
         let _ = s.ctl.send(&Reply::new(530, "Login incorrect.")).await;
         s.closing = true;
+        crate::log::refused(s.peer, "session", "too many failed logins");
         return Reply::new(421, "Too many failed logins, closing control connection.");
     }
     Reply::new(530, "Login incorrect.")

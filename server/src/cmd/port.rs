@@ -24,13 +24,15 @@ fn set(ctx: &mut Ctx<'_>, addr: SocketAddr, verb: &str) -> Reply {
         return Reply::new(503, format!("{verb} not allowed after EPSV ALL."));
     }
     if canonical_ip(addr.ip()) != canonical_ip(ctx.peer.ip()) {
-        tracing::warn!(peer = %ctx.peer, target = %addr, "{verb} to a foreign address refused");
+        let why = format!("data address {addr} is not the client's own (RFC 2577)");
+        crate::log::refused(ctx.peer, verb, &why);
         return Reply::new(
             504,
             format!("{verb} refused: the address must be your own (RFC 2577)."),
         );
     }
     if addr.port() < 1024 {
+        crate::log::refused(ctx.peer, verb, "data port below 1024 (RFC 2577)");
         return Reply::new(
             504,
             format!("{verb} refused: ports below 1024 are not allowed (RFC 2577)."),

@@ -4,13 +4,14 @@
 //! buffer to be encrypted.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use ringftp_proto::command::TransferType;
 use ringftp_proto::path;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
-use crate::transfer;
+use crate::{log, transfer};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     let abs = match ctx.resolve(arg) {
@@ -57,6 +58,14 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let stall = ctx.shared.config.data_timeout;
+    let record = log::Transfer {
+        user: ctx.login.user.clone(),
+        peer: ctx.peer,
+        direction: log::Direction::Download,
+        path: &abs,
+        ascii,
+        started: Instant::now(),
+    };
     let file = Rc::new(file);
     let abort = conn.abort_handle();
     let outcome = xfer::watch(
@@ -68,18 +77,22 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     match outcome {
         xfer::Outcome::Done(n) => {
             if let Err(e) = conn.finish().await {
-                tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "send failed at close");
+                record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
                 return xfer::failure_reply(&transfer::TransferError::Network(e));
             }
-            tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "sent");
             drop(conn);
+            record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
             Reply::new(226, "Transfer complete.")
         }
         xfer::Outcome::Failed(e) => {
-            tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "send failed");
+            // The bytes sent before a failure are not counted.
+            record.done(0, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
             conn.abort();
             xfer::failure_reply(&e)
         }
-        xfer::Outcome::Aborted => xfer::abort_replies(ctx).await,
+        xfer::Outcome::Aborted => {
+            record.done(0, log::Outcome::Aborted, ctx.shared.xferlog.as_ref());
+            xfer::abort_replies(ctx).await
+        }
     }
 }

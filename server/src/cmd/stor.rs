@@ -11,13 +11,14 @@
 //! TLS (PROT P) it is decrypted through a buffer.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use ringftp_proto::command::TransferType;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
 use crate::jail::UploadMode;
-use crate::transfer;
+use crate::{log, transfer};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64, append: bool) -> Reply {
     let mode = if append {
@@ -92,6 +93,16 @@ pub async fn receive(
         }
     };
     let offset = upload.offset();
+    let record = log::Transfer {
+        user: ctx.login.user.clone(),
+        peer: ctx.peer,
+        direction: log::Direction::Upload,
+        path: &abs,
+        ascii,
+        started: Instant::now(),
+    };
+    // What reached the file before a failure (fstat; the file is local).
+    let partial = |f: &std::fs::File| f.metadata().map_or(0, |m| m.len().saturating_sub(offset));
     let abort = conn.abort_handle();
     let outcome = xfer::watch(
         ctx,
@@ -114,14 +125,18 @@ pub async fn receive(
             };
             match committed {
                 Ok(()) => {
-                    tracing::info!(user = %ctx.login.user, path = %abs, bytes = n, "received");
+                    record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
                     Reply::new(226, "Transfer complete.")
                 }
-                Err(e) => fs_reply(arg, &e),
+                Err(e) => {
+                    record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
+                    fs_reply(arg, &e)
+                }
             }
         }
         xfer::Outcome::Failed(e) => {
-            tracing::info!(user = %ctx.login.user, path = %abs, error = %e, "receive failed");
+            let n = partial(upload.file());
+            record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
             conn.abort();
             let _ = fs(&ctx.login.jail, move |_| {
                 upload.abort();
@@ -131,6 +146,8 @@ pub async fn receive(
             xfer::failure_reply(&e)
         }
         xfer::Outcome::Aborted => {
+            let n = partial(upload.file());
+            record.done(n, log::Outcome::Aborted, ctx.shared.xferlog.as_ref());
             let _ = fs(&ctx.login.jail, move |_| {
                 upload.abort();
                 Ok(())
