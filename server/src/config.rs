@@ -586,7 +586,11 @@ xferlog = "xfer.log"
         assert_eq!(c.banner, "hello there");
         assert_eq!(c.umask, 0o027);
         assert_eq!(c.log_format, LogFormat::Json);
-        assert_eq!(c.xferlog, Some(d.path("xfer.log")), "relative to the config file");
+        assert_eq!(
+            c.xferlog,
+            Some(d.path("xfer.log")),
+            "relative to the config file"
+        );
 
         let args = ServeArgs {
             config: Some(file),
