@@ -14,6 +14,7 @@
 //! idle_timeout = 300           # seconds
 //! login_timeout = 60
 //! data_timeout = 60
+//! shutdown_timeout = 5         # SIGTERM: how long running transfers may go on
 //! login_fail_delay = 2
 //! max_login_failures = 3
 //! banner = "ringftpd ready"
@@ -58,6 +59,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Waiting for a data connection, and the longest stall of a transfer.
     pub data_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long running transfers may go on before they are cut.
+    pub shutdown_timeout: Duration,
     pub login_fail_delay: Duration,
     pub max_login_failures: u32,
     pub banner: String,
@@ -110,6 +113,9 @@ pub struct ServeArgs {
     /// Wait this long for a data connection or a stalled transfer [default: 60]
     #[arg(long, value_name = "SECS")]
     pub data_timeout: Option<u64>,
+    /// On SIGTERM, let running transfers go on this long, then cut them (426, 421) [default: 5]
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout: Option<u64>,
     /// Delay before answering a failed login [default: 2]
     #[arg(long, value_name = "SECS")]
     pub login_fail_delay: Option<u64>,
@@ -235,6 +241,7 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     login_timeout: Option<u64>,
     data_timeout: Option<u64>,
+    shutdown_timeout: Option<u64>,
     login_fail_delay: Option<u64>,
     max_login_failures: Option<u32>,
     banner: Option<String>,
@@ -304,6 +311,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             login_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(5),
             login_fail_delay: Duration::from_secs(2),
             max_login_failures: 3,
             banner: "ringftpd ready".to_string(),
@@ -356,6 +364,10 @@ impl Config {
             );
             set(&mut c.data_timeout, f.data_timeout.map(Duration::from_secs));
             set(
+                &mut c.shutdown_timeout,
+                f.shutdown_timeout.map(Duration::from_secs),
+            );
+            set(
                 &mut c.login_fail_delay,
                 f.login_fail_delay.map(Duration::from_secs),
             );
@@ -400,6 +412,10 @@ impl Config {
         set(
             &mut c.data_timeout,
             args.data_timeout.map(Duration::from_secs),
+        );
+        set(
+            &mut c.shutdown_timeout,
+            args.shutdown_timeout.map(Duration::from_secs),
         );
         set(
             &mut c.login_fail_delay,
@@ -536,6 +552,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(300));
         assert_eq!(c.login_timeout, Duration::from_secs(60));
         assert_eq!(c.data_timeout, Duration::from_secs(60));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(c.login_fail_delay, Duration::from_secs(2));
         assert_eq!(c.max_login_failures, 3);
         assert_eq!(c.banner, "ringftpd ready");
@@ -558,6 +575,7 @@ max_per_ip = 4
 idle_timeout = 7
 login_timeout = 8
 data_timeout = 9
+shutdown_timeout = 11
 login_fail_delay = 0
 max_login_failures = 5
 banner = "hello there"
@@ -581,6 +599,7 @@ xferlog = "xfer.log"
         assert_eq!(c.idle_timeout, Duration::from_secs(7));
         assert_eq!(c.login_timeout, Duration::from_secs(8));
         assert_eq!(c.data_timeout, Duration::from_secs(9));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(11));
         assert_eq!(c.login_fail_delay, Duration::ZERO);
         assert_eq!(c.max_login_failures, 5);
         assert_eq!(c.banner, "hello there");

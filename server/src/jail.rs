@@ -644,7 +644,10 @@ fn regular_blocking(fd: OwnedFd) -> Result<File, FsError> {
     Ok(File::from(fd))
 }
 
-/// Creates `.<name>.ringftp-<random>.part` with `O_EXCL`, mode 0644, in `dir`.
+/// Creates `.<name>.ringftp-<random>.part` with `O_EXCL`, mode 0644, in `dir`, and holds an
+/// exclusive `flock` on it for as long as the file stays open: that lock is what tells
+/// [`Jail::sweep_stale_uploads`] of any ringftpd sharing this tree that the upload is live.
+/// The kernel drops it when the process dies, even by `kill -9`.
 fn create_temp(dir: BorrowedFd<'_>, name: &str) -> Result<(File, String), FsError> {
     // Keep the temporary name within NAME_MAX (255 bytes).
     let mut cut = name.len().min(200);
@@ -657,12 +660,174 @@ fn create_temp(dir: BorrowedFd<'_>, name: &str) -> Result<(File, String), FsErro
         let tmp = format!(".{stem}.ringftp-{tag:016x}.part");
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY;
         match beneath(dir, &tmp, flags, Mode::from_raw_mode(0o644)) {
-            Ok(fd) => return Ok((File::from(fd), tmp)),
+            Ok(fd) => {
+                // Blocking: a sweeper holds the lock only for the unlink of a file it found
+                // unlocked, which can only be this one in the instant before our lock.
+                rfs::flock(&fd, rfs::FlockOperation::LockExclusive).map_err(FsError::errno)?;
+                if same_file_at(dir, &tmp, &fd) {
+                    return Ok((File::from(fd), tmp));
+                }
+                // A sweep of another instance removed it between create and lock: new name.
+            }
             Err(FsError::AlreadyExists) => continue,
             Err(e) => return Err(e),
         }
     }
     Err(FsError::AlreadyExists)
+}
+
+/// Whether `name` in `dir` (not following a symlink) is the inode open as `fd`.
+fn same_file_at(dir: BorrowedFd<'_>, name: &str, fd: &OwnedFd) -> bool {
+    match (
+        rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
+        rfs::fstat(fd),
+    ) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
+/// Whether `name` has the form of [`create_temp`]'s files: `.<stem>.ringftp-<16 hex>.part`.
+fn is_temp_name(name: &[u8]) -> bool {
+    const TAIL: usize = ".ringftp-".len() + 16 + ".part".len();
+    let Some(head) = name.len().checked_sub(TAIL) else {
+        return false;
+    };
+    let (stem, tail) = name.split_at(head);
+    stem.len() >= 2
+        && stem.first() == Some(&b'.')
+        && tail.starts_with(b".ringftp-")
+        && tail.ends_with(b".part")
+        && tail
+            .get(9..25)
+            .is_some_and(|hex| hex.iter().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Most directory entries [`Jail::sweep_stale_uploads`] looks at, and how deep it goes:
+/// bounded work at every start, whatever the tree.
+pub const SWEEP_MAX_ENTRIES: u64 = 1_000_000;
+pub const SWEEP_MAX_DEPTH: usize = 64;
+
+/// What [`Jail::sweep_stale_uploads`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Stale temporary files removed (their upload's process is gone).
+    pub removed: u64,
+    /// Temporary files left alone because a live upload holds their lock.
+    pub live: u64,
+    /// Temporary files that could not be checked (not readable, vanished, an error).
+    pub skipped: u64,
+    /// The walk stopped at [`SWEEP_MAX_ENTRIES`]; deeper than [`SWEEP_MAX_DEPTH`] is never seen.
+    pub truncated: bool,
+}
+
+impl Jail {
+    /// Removes the temporary files of uploads whose process died (crash, `kill -9`, power
+    /// loss) anywhere beneath the root, leaving those of live uploads, which hold an
+    /// exclusive `flock` on them ([`create_temp`]); several ringftpd may share one tree.
+    /// The walk never follows a symlink (`RESOLVE_NO_SYMLINKS`), opens each directory beneath
+    /// its parent's handle, keeps about one descriptor per level, and stops after
+    /// `max_entries` entries or below `max_depth` levels. Blocks: run it on its own thread.
+    pub fn sweep_stale_uploads(&self, max_entries: u64, max_depth: usize) -> Sweep {
+        let mut sweep = Sweep::default();
+        let Ok(top) = beneath(
+            self.fd(),
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        ) else {
+            return sweep;
+        };
+        // Directories still to read: (parent, name, depth). The parent stays open only while
+        // one of its subdirectories waits here.
+        let mut todo: Vec<(Arc<OwnedFd>, Option<std::ffi::CString>, usize)> =
+            vec![(Arc::new(top), None, 0)];
+        let mut seen = 0u64;
+        while let Some((parent, name, depth)) = todo.pop() {
+            let dir = match name {
+                None => parent,
+                Some(name) => match rfs::openat2(
+                    &*parent,
+                    name.as_c_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    RESOLVE.union(ResolveFlags::NO_SYMLINKS),
+                ) {
+                    Ok(fd) => Arc::new(fd),
+                    Err(_) => continue, // removed meanwhile, or not ours to read
+                },
+            };
+            let Ok(mut entries) = rfs::Dir::read_from(&*dir) else {
+                continue;
+            };
+            while let Some(Ok(entry)) = entries.read() {
+                seen += 1;
+                if seen > max_entries {
+                    sweep.truncated = true;
+                    return sweep;
+                }
+                let name = entry.file_name();
+                let bytes = name.to_bytes();
+                if bytes == b"." || bytes == b".." {
+                    continue;
+                }
+                let kind = match entry.file_type() {
+                    rfs::FileType::Unknown => {
+                        match rfs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                            Ok(st) => rfs::FileType::from_raw_mode(st.st_mode),
+                            Err(_) => continue,
+                        }
+                    }
+                    k => k,
+                };
+                match kind {
+                    rfs::FileType::Directory if depth < max_depth => {
+                        todo.push((Arc::clone(&dir), Some(name.to_owned()), depth + 1));
+                    }
+                    rfs::FileType::Directory => sweep.truncated = true,
+                    rfs::FileType::RegularFile if is_temp_name(bytes) => {
+                        match remove_if_unlocked(dir.as_fd(), name) {
+                            Ok(true) => sweep.removed += 1,
+                            Ok(false) => sweep.live += 1,
+                            Err(_) => sweep.skipped += 1,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        sweep
+    }
+}
+
+/// Unlinks the temporary file `name` in `dir` if no one holds its lock. `Ok(false)`: a live
+/// upload does.
+fn remove_if_unlocked(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> Result<bool, Errno> {
+    let fd = rfs::openat2(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        RESOLVE.union(ResolveFlags::NO_SYMLINKS),
+    )?;
+    if kind_of(&rfs::fstat(&fd)?) != FileKind::File {
+        return Err(Errno::INVAL);
+    }
+    match rfs::flock(&fd, rfs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    // Still the file we locked under that name (not renamed away by a commit meanwhile).
+    let (a, b) = (
+        rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?,
+        rfs::fstat(&fd)?,
+    );
+    if a.st_dev != b.st_dev || a.st_ino != b.st_ino {
+        return Err(Errno::NOENT);
+    }
+    rfs::unlinkat(dir, name, AtFlags::empty())?;
+    Ok(true)
 }
 
 #[derive(Debug)]
@@ -1350,6 +1515,47 @@ mod tests {
         u.commit().unwrap();
         assert_eq!(std::fs::read(f.root.join("file.txt")).unwrap(), b"new");
         assert!(temp_files(&f).is_empty());
+    }
+
+    #[test]
+    fn sweep_removes_only_unlocked_temp_files() {
+        let f = fixture();
+        // A live upload (its lock held) in the root and a dead one's debris deeper down.
+        let live = f
+            .jail
+            .create_upload("file.txt", UploadMode::Replace)
+            .unwrap();
+        let stale = ".inner.txt.ringftp-0123456789abcdef.part";
+        std::fs::write(f.root.join("sub").join(stale), b"debris").unwrap();
+        // Look-alikes that are not ours: wrong tag, a directory, a symlink.
+        std::fs::write(f.root.join("sub/.x.ringftp-nothex0123456789.part"), b"k").unwrap();
+        std::fs::create_dir(f.root.join(".d.ringftp-0123456789abcdef.part")).unwrap();
+        symlink(
+            f.outside.join("secret"),
+            f.root.join(".s.ringftp-0123456789abcdef.part"),
+        )
+        .unwrap();
+        let sweep = f
+            .jail
+            .sweep_stale_uploads(SWEEP_MAX_ENTRIES, SWEEP_MAX_DEPTH);
+        assert_eq!((sweep.removed, sweep.live, sweep.truncated), (1, 1, false));
+        assert!(!f.root.join("sub").join(stale).exists());
+        assert!(f.root.join("sub/.x.ringftp-nothex0123456789.part").exists());
+        assert!(f.root.join(".d.ringftp-0123456789abcdef.part").is_dir());
+        assert_eq!(
+            temp_files(&f).len(),
+            3,
+            "the live one, the directory, the symlink stay"
+        );
+        write_all(&live, b"new");
+        live.commit().unwrap();
+        assert_eq!(std::fs::read(f.root.join("file.txt")).unwrap(), b"new");
+        outside_untouched(&f);
+        // Bounded: a tiny entry budget stops the walk and says so.
+        assert!(f.jail.sweep_stale_uploads(2, SWEEP_MAX_DEPTH).truncated);
+        assert!(is_temp_name(b".a.ringftp-0123456789abcdef.part"));
+        assert!(!is_temp_name(b"a.ringftp-0123456789abcdef.part"));
+        assert!(!is_temp_name(b"..ringftp-0123456789abcdef.part"));
     }
 
     #[test]

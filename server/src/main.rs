@@ -118,6 +118,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 .unwrap_or(2),
         ),
     });
+    // After block_signals: the sweep's thread must not take SIGTERM's default action.
+    sweep_stale_uploads(&shared.root);
     let mut handles = Vec::new();
     for (id, ls) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -146,6 +148,35 @@ fn serve(args: &ServeArgs) -> ExitCode {
     }
     tracing::info!("stopped");
     code
+}
+
+/// Removes what uploads cut off by a crash or `kill -9` left (their temporary
+/// files), in the background so that a huge tree does not delay serving. Live
+/// uploads of other ringftpd sharing the tree hold a lock and are left alone.
+fn sweep_stale_uploads(root: &Jail) {
+    use ringftpd::jail::{SWEEP_MAX_DEPTH, SWEEP_MAX_ENTRIES};
+    let root = root.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ringftpd-sweep".into())
+        .spawn(move || {
+            let s = root.sweep_stale_uploads(SWEEP_MAX_ENTRIES, SWEEP_MAX_DEPTH);
+            tracing::info!(
+                removed = s.removed,
+                live = s.live,
+                skipped = s.skipped,
+                "stale upload sweep done"
+            );
+            if s.truncated {
+                tracing::warn!(
+                    max_entries = SWEEP_MAX_ENTRIES,
+                    max_depth = SWEEP_MAX_DEPTH,
+                    "stale upload sweep stopped at its bound; the rest of the tree was not looked at"
+                );
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the stale upload sweep");
+    }
 }
 
 /// argon2 allocates ~9 MiB per check on a blocking-pool thread. glibc's

@@ -129,11 +129,14 @@ pub fn run_worker(id: usize, listeners: Vec<StdListener>, shared: Arc<Shared>) -
             for a in accepts {
                 let _ = a.await;
             }
-            // Let sessions finish their goodbyes.
-            let mut waited = 0;
-            while shared.sessions.load(Ordering::Acquire) > 0 && waited < 50 {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                waited += 1;
+            // Running transfers may go on for shutdown_timeout (cmd::xfer::watch
+            // cuts them then); a little more lets every session send its 426/421.
+            let until = tokio::time::Instant::now()
+                + shared.config.shutdown_timeout
+                + std::time::Duration::from_secs(3);
+            while shared.sessions.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < until
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         })
     }));

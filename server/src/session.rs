@@ -125,11 +125,13 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             _ => login_deadline,
         };
         let input = tokio::select! {
-            r = tokio::time::timeout_at(limit, s.ctl.next()) => r,
+            // Shutdown first: a command deferred during a transfer is ready at once.
+            biased;
             _ = shutdown.wait_for(|&v| v) => {
                 s.reply(Reply::new(421, "Server shutting down, closing control connection.")).await;
                 break;
             }
+            r = tokio::time::timeout_at(limit, s.ctl.next()) => r,
         };
         let input = match input {
             Err(_) => {

@@ -57,34 +57,54 @@ pub fn discard(ctx: &mut Ctx<'_>) {
     ctx.login.data = DataPlan::None;
 }
 
-/// Runs `transfer` while reading the control connection for ABOR.
+/// Runs `transfer` while reading the control connection for ABOR, and while
+/// watching for the server's shutdown: once it begins, the transfer may go on
+/// for `shutdown_timeout`, then it is cut (426 "server shutting down"; the
+/// session then says 421 and closes).
 pub async fn watch<T>(
     ctx: &mut Ctx<'_>,
     conn: &AbortHandle,
     transfer: impl Future<Output = Result<T, TransferError>>,
 ) -> Outcome<T> {
     let mut transfer = std::pin::pin!(transfer);
+    let mut shutdown = ctx.shared.shutdown.clone();
+    let grace = ctx.shared.config.shutdown_timeout;
+    let mut cut_at: Option<tokio::time::Instant> = None;
+    // Stops once a command other than ABOR arrives: it is served after the transfer.
+    let mut reading = true;
+    let done = |r: Result<T, TransferError>| match r {
+        Ok(v) => Outcome::Done(v),
+        Err(e) => Outcome::Failed(e),
+    };
     loop {
-        tokio::select! {
-            r = &mut transfer => {
-                return match r {
-                    Ok(v) => Outcome::Done(v),
-                    Err(e) => Outcome::Failed(e),
-                };
+        let cut = async {
+            match cut_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
             }
-            input = ctx.ctl.next() => {
+        };
+        tokio::select! {
+            biased;
+            r = &mut transfer => return done(r),
+            () = cut => {
+                conn.abort();
+                tracing::info!(peer = %ctx.peer, "transfer cut by shutdown");
+                return Outcome::Failed(TransferError::Network(std::io::Error::other(
+                    "server shutting down",
+                )));
+            }
+            _ = shutdown.wait_for(|&v| v), if cut_at.is_none() => {
+                cut_at = Some(tokio::time::Instant::now() + grace);
+            }
+            input = ctx.ctl.next(), if reading => {
                 match input {
                     Ok(Input::Line(line)) if is_abor(&line) => {
                         conn.abort();
                         return Outcome::Aborted;
                     }
                     Ok(Input::Line(line)) => {
-                        // Served after the transfer; stop reading until then.
                         ctx.ctl.defer(line);
-                        return match transfer.await {
-                            Ok(v) => Outcome::Done(v),
-                            Err(e) => Outcome::Failed(e),
-                        };
+                        reading = false;
                     }
                     Ok(Input::Eof) | Err(_) => {
                         // The client is gone: no one to report to.
