@@ -11,6 +11,7 @@
 //! - [`path`]: virtual path normalisation (chroot semantics), 257 quoting.
 //! - [`listing`]: `LIST` (`ls -l`) and `MLSx` (RFC 3659) lines, both directions; time values.
 //! - [`fingerprint`]: ssh-style `SHA256:` fingerprints of TLS certificates' public keys.
+//! - [`proxy`]: the PROXY protocol v1/v2 header a load balancer sends first, with its bounds.
 //! - [`statvfs`]: the `SITE STATVFS` reply (filesystem totals for sftp's `df`).
 #![warn(clippy::indexing_slicing)]
 
@@ -20,5 +21,6 @@ pub mod fingerprint;
 pub mod line;
 pub mod listing;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod statvfs;
