@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: formatting, lints, unit and integration tests, a quick bench run
 # and the black-box suites (Python ftplib, curl, lftp, pexpect, OpenSSH sftp).
-# Needs: cargo, python3 with pytest and pexpect, curl, lftp, vsftpd, sshd
+# Needs: cargo, python3 with pytest and pexpect, curl, lftp, vsftpd, sshd, haproxy
 # (`.ci/run` installs them on Debian/Ubuntu).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -34,7 +34,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
-LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+LISTEN_RE = re.compile(r"listening on [0-9.]+:(\d+)")
 START_TIMEOUT = 20.0
 
 _running: list[Server] = []
@@ -153,8 +153,9 @@ def start_server(
     users: Path | None = None,
     config: dict | None = None,
     extra_args: list[str] | None = None,
+    host: str = "127.0.0.1",
 ) -> Server:
-    """Starts ringftpd on 127.0.0.1:0 and waits for its `listening on` line."""
+    """Starts ringftpd on HOST:0 (127.0.0.1) and waits for its `listening on` line."""
     binary = ensure_built()
     workdir.mkdir(parents=True, exist_ok=True)
     if root is None:
@@ -170,7 +171,7 @@ def start_server(
         str(binary),
         "serve",
         "--listen",
-        "127.0.0.1:0",
+        f"{host}:0",
         "--root",
         str(root),
         "--users",
@@ -217,7 +218,7 @@ def start_server(
             f"ringftpd did not start (rc={proc.returncode}); args={args}\n"
             f"--- log ---\n{log_path.read_text(errors='replace')}"
         )
-    srv = Server(proc, port, root, users, log_path, workdir, args)
+    srv = Server(proc, port, root, users, log_path, workdir, args, host)
     _running.append(srv)
     return srv
 

@@ -24,15 +24,17 @@
 //! tls_required = false         # true: no login and no transfer without TLS
 //! log_format = "json"          # text (default) or json, on stderr (the journal)
 //! xferlog = "/var/log/ringftpd/xferlog"  # also append an xferlog(5) record per transfer
+//! proxy_protocol = ["127.0.0.1", "10.0.0.0/8"]  # balancers whose PROXY header is required
 //! ```
 //!
 //! Unknown keys are an error, so a typo never goes unnoticed.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::log::LogFormat;
@@ -72,6 +74,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Append an xferlog(5) record per transfer to this file.
     pub xferlog: Option<PathBuf>,
+    /// Load balancers (addresses or networks) that must start each connection with a PROXY
+    /// protocol header naming the real client; empty: PROXY protocol off.
+    pub proxy_protocol: Vec<IpNet>,
 }
 
 /// The `serve` flags (also the flags of a bare `ringftpd`).
@@ -137,6 +142,9 @@ pub struct ServeArgs {
     /// Require TLS: USER before AUTH TLS and transfers without PROT P are refused
     #[arg(long)]
     pub tls_required: bool,
+    /// Trusted load balancers, e.g. 127.0.0.1,10.0.0.0/8: their connections must start with a PROXY protocol v1/v2 header
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',', value_parser = parse_trusted)]
+    pub proxy_protocol: Vec<IpNet>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, value_name = "LEVEL", env = "RINGFTPD_LOG")]
     pub log: Option<String>,
@@ -191,6 +199,15 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(format!("{lo}-{hi}: the first port is above the last"));
     }
     Ok(lo..=hi)
+}
+
+/// An address (`10.0.0.5`, `::1`) or a network (`10.0.0.0/8`) of a trusted load balancer (also
+/// the clap parser of `--proxy-protocol`).
+pub fn parse_trusted(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not an IP address or network (e.g. 10.0.0.0/8)"))
 }
 
 /// An octal mask such as `022` or `0o027` (also the clap parser of `--umask`).
@@ -251,6 +268,7 @@ struct FileConfig {
     tls_required: Option<bool>,
     log_format: Option<LogFormat>,
     xferlog: Option<PathBuf>,
+    proxy_protocol: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,6 +338,7 @@ impl Default for Config {
             tls_required: false,
             log_format: LogFormat::Text,
             xferlog: None,
+            proxy_protocol: Vec::new(),
         }
     }
 }
@@ -385,6 +404,12 @@ impl Config {
             set(&mut c.tls_required, f.tls_required);
             set(&mut c.log_format, f.log_format);
             set(&mut c.xferlog, f.xferlog.map(|p| Some(rel(p))));
+            if let Some(list) = f.proxy_protocol {
+                c.proxy_protocol = list
+                    .iter()
+                    .map(|a| parse_trusted(a).map_err(|m| invalid("proxy_protocol", m)))
+                    .collect::<Result<_, _>>()?;
+            }
         }
         if !args.listen.is_empty() {
             c.listen = args.listen.clone();
@@ -427,6 +452,9 @@ impl Config {
         set(&mut tls_cert, args.tls_cert.clone().map(Some));
         set(&mut tls_key, args.tls_key.clone().map(Some));
         c.tls_required |= args.tls_required;
+        if !args.proxy_protocol.is_empty() {
+            c.proxy_protocol = args.proxy_protocol.clone();
+        }
         c.validate(root_given)?;
         c.tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some(TlsConfig::load(&cert, &key)?),
@@ -582,6 +610,7 @@ banner = "hello there"
 umask = 0o027
 log_format = "json"
 xferlog = "xfer.log"
+proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
 "#,
         );
         let args = ServeArgs {
@@ -610,6 +639,8 @@ xferlog = "xfer.log"
             Some(d.path("xfer.log")),
             "relative to the config file"
         );
+        let nets: Vec<String> = c.proxy_protocol.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
 
         let args = ServeArgs {
             config: Some(file),
@@ -622,6 +653,7 @@ xferlog = "xfer.log"
             banner: Some("flag".into()),
             umask: Some(0o077),
             log_format: Some(LogFormat::Text),
+            proxy_protocol: vec![parse_trusted("192.0.2.1").unwrap()],
             ..ServeArgs::default()
         };
         let c = Config::from_args(&args).unwrap();
@@ -634,6 +666,7 @@ xferlog = "xfer.log"
         assert_eq!(c.banner, "flag");
         assert_eq!(c.umask, 0o077);
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.proxy_protocol, [parse_trusted("192.0.2.1").unwrap()]);
         // not overridden: still from the file
         assert_eq!(c.max_clients, 50);
         assert_eq!(c.login_timeout, Duration::from_secs(8));
@@ -675,6 +708,11 @@ xferlog = "xfer.log"
                 "cannot read TLS certificate",
             ),
             ("tls_required = \"yes\"\n", "line 1"),
+            (
+                "proxy_protocol = [\"10.0.0.0/33\"]\n",
+                "invalid proxy_protocol: '10.0.0.0/33'",
+            ),
+            ("proxy_protocol = \"10.0.0.1\"\n", "line 1"),
         ];
         for (text, needle) in cases {
             let e = err_of(&d, text);
@@ -739,5 +777,11 @@ xferlog = "xfer.log"
         assert_eq!(parse_umask("0"), Ok(0));
         assert!(parse_umask("8").is_err());
         assert!(parse_umask("1000").is_err());
+        assert_eq!(
+            parse_trusted(" 10.1.2.3 ").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(parse_trusted("fd00::/8").unwrap().to_string(), "fd00::/8");
+        assert!(parse_trusted("localhost").is_err());
     }
 }

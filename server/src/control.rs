@@ -9,6 +9,11 @@
 //! ciphertext goes through rustls into the line buffer, replies go through
 //! rustls out to the socket. A send of records is kept in flight across
 //! cancellation just like the receive, so no record is ever cut short.
+//!
+//! Behind a load balancer the connection starts with a PROXY protocol header
+//! ([`Control::read_proxy_header`], parsed by `proto::proxy`); bytes after it
+//! are the session's. A connection whose first bytes look like such a header
+//! anywhere else ends with [`Input::ProxyHeader`].
 
 use std::future::Future;
 use std::io;
@@ -17,6 +22,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ringftp_proto::line::{LineBuffer, LineError, MAX_LINE};
+use ringftp_proto::proxy::{self, Parsed, ProxyError};
 use ringftp_proto::reply::Reply;
 use rustls::ServerConnection;
 use tokio_uring::net::TcpStream;
@@ -44,6 +50,20 @@ pub enum Input {
     TooLong,
     NotUtf8,
     Eof,
+    /// The first bytes of the session were a PROXY protocol header, which is
+    /// only taken from trusted balancers, before the banner.
+    ProxyHeader,
+}
+
+/// Why no PROXY protocol header was read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("{0}")]
+    Invalid(#[from] ProxyError),
+    #[error("connection closed before the PROXY protocol header")]
+    Eof,
+    #[error("{0}")]
+    Io(#[from] io::Error),
 }
 
 pub struct Control {
@@ -57,6 +77,9 @@ pub struct Control {
     write_timeout: Duration,
     /// Set by AUTH TLS; boxed so plain sessions stay small.
     secure: Option<Box<Secure>>,
+    /// Nothing received yet by `next()`: its first bytes are screened for a
+    /// PROXY protocol header.
+    first: bool,
 }
 
 impl Control {
@@ -70,6 +93,28 @@ impl Control {
             deferred: None,
             write_timeout,
             secure: None,
+            first: true,
+        }
+    }
+
+    /// Reads the PROXY protocol header that a trusted balancer sends before
+    /// anything else; what follows it is kept for `next()`. Reads at most the
+    /// header's bound plus one receive; the caller bounds the time.
+    pub async fn read_proxy_header(&mut self) -> Result<proxy::Header, HeaderError> {
+        let mut got = Vec::new();
+        loop {
+            if let Parsed::Header(h) = proxy::parse(&got)? {
+                self.lines.push(got.get(h.len..).unwrap_or_default());
+                self.first = false;
+                return Ok(h);
+            }
+            let (res, buf) = self.stream.read(Vec::with_capacity(RECV_CHUNK)).await;
+            match res {
+                Ok(0) => return Err(HeaderError::Eof),
+                Ok(n) => got.extend_from_slice(buf.get(..n).unwrap_or(&buf)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -151,6 +196,10 @@ impl Control {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     let received = buf.get(..n).unwrap_or(&buf);
+                    if std::mem::take(&mut self.first) && proxy::looks_like_header(received) {
+                        self.eof = true;
+                        return Ok(Input::ProxyHeader);
+                    }
                     match self.secure.as_mut() {
                         None => self.lines.push(received),
                         Some(secure) => {

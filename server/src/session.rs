@@ -3,6 +3,11 @@
 //! The session owns its state (no locks): `State` moves from `AwaitUser` to
 //! `AwaitPass` to `LoggedIn` by value. Commands are parsed by `proto`, and
 //! `cmd::dispatch` runs each verb from its own file.
+//!
+//! Behind a load balancer (`--proxy-protocol`), a connection from a trusted
+//! balancer starts with a PROXY protocol header, read here before the banner;
+//! the client address it names becomes the session's `peer`, which is what
+//! logs, limits and the data-connection checks (PASV peer, PORT target) use.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,12 +15,13 @@ use std::time::Duration;
 
 use ringftp_proto::command::{Command, ParseError, TransferType};
 use ringftp_proto::listing::FactSet;
+use ringftp_proto::proxy::Source;
 use ringftp_proto::reply::Reply;
 use tokio_uring::net::TcpStream;
 
 use crate::cmd;
 use crate::control::{Control, Input};
-use crate::data::DataPlan;
+use crate::data::{canonical_ip, DataPlan};
 use crate::jail::Jail;
 use crate::server::{SessionSlot, Shared};
 
@@ -58,10 +64,18 @@ impl Login {
     }
 }
 
+/// Longest wait for a trusted balancer's PROXY header (it sends it at once on
+/// connecting), unless `login_timeout` is shorter.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct Session {
     pub ctl: Control,
     pub shared: Arc<Shared>,
+    /// The client's address: the TCP peer's, or behind a trusted balancer the
+    /// one its PROXY header names.
     pub peer: SocketAddr,
+    /// The balancer the client came through (its PROXY header named the client).
+    pub via: Option<SocketAddr>,
     pub local: SocketAddr,
     pub state: State,
     pub failures: u32,
@@ -103,11 +117,38 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // plus the client's delayed ACK adds up to 40 ms to a reply that follows
     // another unacknowledged one (multi-step commands such as 150 then 226).
     let _ = stream.set_nodelay(true);
-    let ctl = Control::new(stream, cfg.idle_timeout);
+    let mut ctl = Control::new(stream, cfg.idle_timeout);
+    let via = peer;
+    let client = if is_trusted(&cfg.proxy_protocol, peer) {
+        let limit = cfg.login_timeout.min(PROXY_HEADER_TIMEOUT);
+        match tokio::time::timeout(limit, ctl.read_proxy_header()).await {
+            Ok(Ok(h)) => match h.source {
+                Source::Client(a) => Some(SocketAddr::new(canonical_ip(a.ip()), a.port())),
+                Source::Unknown => None,
+            },
+            Ok(Err(e)) => {
+                tracing::warn!(%via, error = %e, "no valid PROXY protocol header from a trusted balancer: closed");
+                ctl.shutdown();
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%via, "no PROXY protocol header from a trusted balancer within {} s: closed", limit.as_secs());
+                ctl.shutdown();
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let (peer, via) = match client {
+        Some(c) => (c, Some(via)),
+        None => (peer, None),
+    };
     let mut s = Session {
         ctl,
         shared: Arc::clone(&shared),
         peer,
+        via,
         local,
         state: State::AwaitUser,
         failures: 0,
@@ -115,7 +156,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         facts: FactSet::default_set(),
         protect_data: false,
     };
-    tracing::debug!(%peer, "connected");
+    tracing::debug!(%peer, via = ?via, "connected");
     s.reply(Reply::new(220, cfg.banner.clone())).await;
     let login_deadline = tokio::time::Instant::now() + cfg.login_timeout;
     let mut shutdown = shared.shutdown.clone();
@@ -154,6 +195,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         };
         match input {
             Input::Eof => break,
+            Input::ProxyHeader => {
+                tracing::warn!(%peer, "PROXY protocol header from a peer not in --proxy-protocol: closed");
+                break;
+            }
             Input::TooLong => s.reply(Reply::new(500, "Command line too long.")).await,
             Input::NotUtf8 => {
                 s.reply(Reply::new(500, "Command is not valid UTF-8."))
@@ -178,6 +223,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     }
     s.ctl.close().await;
     tracing::debug!(%peer, "disconnected");
+}
+
+/// Whether `peer` is one of the balancers whose PROXY header is required.
+fn is_trusted(balancers: &[ipnet::IpNet], peer: SocketAddr) -> bool {
+    let ip = canonical_ip(peer.ip());
+    balancers.iter().any(|n| n.contains(&ip))
 }
 
 fn local_addr(stream: &TcpStream) -> Option<SocketAddr> {

@@ -1,6 +1,11 @@
 //! EPSV (RFC 2428 3): like PASV but only the port is announced
 //! ("(|||port|)"), so it works for IPv4 and IPv6 and through NAT. "EPSV ALL"
 //! tells the server that only EPSV will be used from now on.
+//!
+//! Behind a load balancer EPSV cannot work: its reply names no address, so
+//! the client connects to the balancer, while data connections go straight to
+//! this instance. A client that came through one gets 502 and falls back to
+//! PASV, which names this instance's `passive_address`.
 
 use ringftp_proto::addr::format_epsv;
 use ringftp_proto::command::EpsvArg;
@@ -10,6 +15,12 @@ use super::Ctx;
 use crate::data::{canonical_ip, DataPlan};
 
 pub fn run(ctx: &mut Ctx<'_>, arg: EpsvArg) -> Reply {
+    if ctx.via.is_some() {
+        return Reply::new(
+            502,
+            "EPSV not available through the load balancer; use PASV.",
+        );
+    }
     let local = canonical_ip(ctx.local.ip());
     match arg {
         EpsvArg::All => {

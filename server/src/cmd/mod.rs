@@ -70,6 +70,8 @@ pub struct Ctx<'a> {
     pub login: &'a mut Login,
     pub shared: &'a Shared,
     pub peer: SocketAddr,
+    /// The load balancer the client came through, if any.
+    pub via: Option<SocketAddr>,
     pub local: SocketAddr,
     pub facts: &'a ringftp_proto::listing::FactSet,
     /// PROT P is in force: data connections use TLS.
@@ -184,7 +186,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
         Command::Quit => quit::run(s),
         Command::Noop => noop::run(),
         Command::Syst => syst::run(),
-        Command::Feat => feat::run(&s.facts, s.shared.config.tls.is_some()),
+        Command::Feat => feat::run(&s.facts, s.shared.config.tls.is_some(), s.via.is_none()),
         Command::Help(topic) => help::run(topic),
         Command::Opts(arg) => opts::run(&mut s.facts, arg),
         Command::Auth(mech) => {
@@ -206,6 +208,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
                 login,
                 shared: &s.shared,
                 peer: s.peer,
+                via: s.via,
                 local: s.local,
                 facts: &s.facts,
                 protect_data: s.protect_data,

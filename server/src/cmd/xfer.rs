@@ -106,7 +106,7 @@ pub async fn watch<T>(
                         ctx.ctl.defer(line);
                         reading = false;
                     }
-                    Ok(Input::Eof) | Err(_) => {
+                    Ok(Input::Eof | Input::ProxyHeader) | Err(_) => {
                         // The client is gone: no one to report to.
                         conn.abort();
                         return Outcome::Aborted;
