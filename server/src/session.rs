@@ -20,6 +20,7 @@ use ringftp_proto::reply::Reply;
 use tokio_uring::net::TcpStream;
 
 use crate::cmd;
+use crate::config::Config;
 use crate::control::{Control, Input};
 use crate::data::{canonical_ip, DataPlan};
 use crate::jail::Jail;
@@ -118,31 +119,13 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // another unacknowledged one (multi-step commands such as 150 then 226).
     let _ = stream.set_nodelay(true);
     let mut ctl = Control::new(stream, cfg.idle_timeout);
-    let via = peer;
-    let client = if is_trusted(&cfg.proxy_protocol, peer) {
-        let limit = cfg.login_timeout.min(PROXY_HEADER_TIMEOUT);
-        match tokio::time::timeout(limit, ctl.read_proxy_header()).await {
-            Ok(Ok(h)) => match h.source {
-                Source::Client(a) => Some(SocketAddr::new(canonical_ip(a.ip()), a.port())),
-                Source::Unknown => None,
-            },
-            Ok(Err(e)) => {
-                tracing::warn!(%via, error = %e, "no valid PROXY protocol header from a trusted balancer: closed");
-                ctl.shutdown();
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(%via, "no PROXY protocol header from a trusted balancer within {} s: closed", limit.as_secs());
-                ctl.shutdown();
-                return;
-            }
+    let (peer, via) = match proxied_client(&mut ctl, cfg, peer).await {
+        Ok(Some(client)) => (client, Some(peer)),
+        Ok(None) => (peer, None),
+        Err(()) => {
+            ctl.shutdown();
+            return;
         }
-    } else {
-        None
-    };
-    let (peer, via) = match client {
-        Some(c) => (c, Some(via)),
-        None => (peer, None),
     };
     let mut s = Session {
         ctl,
@@ -196,7 +179,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         match input {
             Input::Eof => break,
             Input::ProxyHeader => {
-                tracing::warn!(%peer, "PROXY protocol header from a peer not in --proxy-protocol: closed");
+                crate::log::refused(peer, "PROXY protocol header", "peer not in proxy_protocol");
                 break;
             }
             Input::TooLong => s.reply(Reply::new(500, "Command line too long.")).await,
@@ -223,6 +206,36 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     }
     s.ctl.close().await;
     tracing::debug!(%peer, "disconnected");
+}
+
+/// With `--proxy-protocol`, the client that a trusted balancer names in the
+/// header it sends first. `Ok(None)`: the peer is no balancer, or the header
+/// names nobody (a health check). `Err`: no valid header in time (logged);
+/// the connection is to be closed without a reply.
+async fn proxied_client(
+    ctl: &mut Control,
+    cfg: &Config,
+    peer: SocketAddr,
+) -> Result<Option<SocketAddr>, ()> {
+    if !is_trusted(&cfg.proxy_protocol, peer) {
+        return Ok(None);
+    }
+    let limit = cfg.login_timeout.min(PROXY_HEADER_TIMEOUT);
+    let why = match tokio::time::timeout(limit, ctl.read_proxy_header()).await {
+        Ok(Ok(h)) => {
+            return Ok(match h.source {
+                Source::Client(a) => Some(SocketAddr::new(canonical_ip(a.ip()), a.port())),
+                Source::Unknown => None,
+            })
+        }
+        Ok(Err(e)) => format!("balancer sent no valid PROXY protocol header: {e}"),
+        Err(_) => format!(
+            "balancer sent no PROXY protocol header within {} s",
+            limit.as_secs()
+        ),
+    };
+    crate::log::refused(peer, "connection", &why);
+    Err(())
 }
 
 /// Whether `peer` is one of the balancers whose PROXY header is required.

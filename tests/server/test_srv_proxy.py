@@ -109,7 +109,7 @@ def test_header_names_the_client(pserver, header):
     code, text = c.cmd("STAT")
     assert code == 211 and f"Connected to {CLIENT}" in text, text
     sport = 40001 if header.startswith(b"PROXY") else 40002
-    wait_log(pserver, rf"logged in user=alice peer={re.escape(CLIENT)}:{sport}")
+    wait_log(pserver, rf"login user=\"alice\" peer={re.escape(CLIENT)}:{sport} result=\"ok\"")
     c.close()
 
 
@@ -163,7 +163,7 @@ def test_passive_connection_must_come_from_the_real_client(pserver):
     assert data == b"hello world\n"
     assert c.reply()[0] == 226
     assert closed_without_reply(thief)
-    wait_log(pserver, rf"data connection from a foreign address refused from=127\.0\.0\.1:\d+ expected={re.escape(CLIENT)}")
+    wait_log(pserver, rf"refused peer=127\.0\.0\.1:\d+ what=\"data connection\" why=\"not from the control connection's address {re.escape(CLIENT)}\"")
     for s in (thief, real):
         s.close()
     c.close()
@@ -217,7 +217,7 @@ def test_trusted_peer_that_sends_nothing_is_closed(pserver):
     # --login-timeout 3 is below the 5 s header limit.
     assert 2.0 < time.monotonic() - start < 15
     s.close()
-    wait_log(pserver, r"no PROXY protocol header from a trusted balancer within 3 s")
+    wait_log(pserver, r"refused peer=127\.0\.0\.1:\d+ what=\"connection\" why=\"balancer sent no PROXY protocol header within 3 s\"")
 
 
 # ------------------------------------------------------ anyone else
@@ -239,7 +239,7 @@ def test_untrusted_peer_sending_a_header_is_closed(pserver, header):
     c.sock.sendall(header + b"USER alice\r\n")
     assert closed_without_reply(c.sock), "the header is neither believed nor answered"
     c.close()
-    wait_log(pserver, r"PROXY protocol header from a peer not in --proxy-protocol: closed peer=127\.0\.0\.2")
+    wait_log(pserver, r"refused peer=127\.0\.0\.2:\d+ what=\"PROXY protocol header\" why=\"peer not in proxy_protocol\"")
 
 
 def test_server_without_proxy_protocol_closes_on_a_header(server):
@@ -407,10 +407,10 @@ def test_haproxy_two_nodes_200_clients(tmp_path, mode):
     # Their logs show the real client addresses, never the balancer's.
     seen: dict[str, set[str]] = {}
     for name, node in zip(hosts, (a, b)):
-        ips = re.findall(r"logged in user=alice peer=([\d.]+):\d+", node.log())
+        ips = re.findall(r"login user=\"alice\" peer=([\d.]+):\d+ result=\"ok\"", node.log())
         assert len(ips) == served[name], (name, len(ips), served[name])
         seen[name] = set(ips)
-        assert "no valid PROXY protocol header" not in node.log()
+        assert "balancer sent no" not in node.log()
     assert seen[hosts[0]] | seen[hosts[1]] == set(sources)
     assert all(ipaddress.ip_address(ip) != ipaddress.ip_address("127.0.0.1") for s in seen.values() for ip in s)
     print(f"{mode}: {CLIENTS} clients through HAProxy in {elapsed:.1f} s, nodes {served}")
