@@ -1,4 +1,5 @@
-//! The command line: `ringftpd [serve] [FLAGS]` and `ringftpd user add|del|list|passwd`.
+//! The command line: `ringftpd [serve] [FLAGS]`, `ringftpd user add|del|list|passwd`
+//! and `ringftpd fingerprint`.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,63 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Print the fingerprint of the TLS certificate the server uses
+    Fingerprint(FingerprintArgs),
+}
+
+/// Which certificate `ringftpd fingerprint` shows: as `serve` would find it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FingerprintArgs {
+    /// The settings file serve reads (its tls_cert, or its users file's directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The users file; the self-signed certificate is beside it [default: as for serve]
+    #[arg(long, value_name = "FILE", env = "RINGFTPD_USERS")]
+    pub users: Option<PathBuf>,
+    /// This certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+}
+
+/// `ringftpd fingerprint`: prints `BITS SHA256:... PATH (TYPE)` as
+/// `ssh-keygen -l -f` does. Exit 1 when there is no certificate yet, 2 when
+/// it cannot be read.
+pub fn run_fingerprint(args: &FingerprintArgs) -> i32 {
+    let path = match crate::config::Config::certificate_path(
+        args.config.as_deref(),
+        args.users.as_deref(),
+        args.tls_cert.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ringftpd: {e}");
+            return 2;
+        }
+    };
+    if matches!(std::fs::symlink_metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        eprintln!(
+            "ringftpd: no TLS certificate at {} yet: `ringftpd serve` makes it on its first start",
+            path.display()
+        );
+        return 1;
+    }
+    match crate::cert::host_key_of_file(&path) {
+        Ok((key, bits)) => {
+            let bits = bits.map_or_else(|| "?".to_string(), |b| b.to_string());
+            println!(
+                "{bits} {} {} ({})",
+                key.fingerprint,
+                path.display(),
+                key.key_type
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("ringftpd: {e}");
+            2
+        }
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

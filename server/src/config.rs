@@ -19,9 +19,10 @@
 //! max_login_failures = 3
 //! banner = "ringftpd ready"
 //! umask = "022"                # octal, as a string or a TOML integer (0o022)
-//! tls_cert = "/etc/ringftpd/cert.pem"   # PEM chain; with tls_key enables AUTH TLS
-//! tls_key = "/etc/ringftpd/key.pem"     # PEM private key
-//! tls_required = false         # true: no login and no transfer without TLS
+//! tls = "optional"             # off | optional | required
+//! tls_cert = "/etc/ringftpd/cert.pem"   # PEM chain [default: tls-cert.pem beside the users file, self-signed, made on the first start]
+//! tls_key = "/etc/ringftpd/key.pem"     # PEM private key (with tls_cert)
+//! tls_required = false         # true: the same as tls = "required"
 //! log_format = "json"          # text (default) or json, on stderr (the journal)
 //! xferlog = "/var/log/ringftpd/xferlog"  # also append an xferlog(5) record per transfer
 //! proxy_protocol = ["127.0.0.1", "10.0.0.0/8"]  # balancers whose PROXY header is required
@@ -37,8 +38,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::cert::TlsFiles;
 use crate::log::LogFormat;
-use crate::tls::{TlsConfig, TlsError};
+use crate::tls::{TlsConfig, TlsError, TlsMode};
 
 /// Everything the server needs to know to run; see [`Config::from_args`].
 #[derive(Debug, Clone)]
@@ -67,10 +69,14 @@ pub struct Config {
     pub max_login_failures: u32,
     pub banner: String,
     pub umask: u32,
-    /// The loaded certificate and key: AUTH TLS is offered when set.
+    /// `required`: USER before AUTH TLS gets 530, clear data connections 521,
+    /// data connections that do not resume the control session 522.
+    pub tls_mode: TlsMode,
+    /// The certificate and key to use; `None` with `--tls off`.
+    pub tls_files: Option<TlsFiles>,
+    /// The loaded certificate and key: AUTH TLS is offered when set. A
+    /// self-signed pair is loaded by `main`, after it is made if need be.
     pub tls: Option<TlsConfig>,
-    /// Refuse USER before AUTH TLS (530) and clear data connections (521).
-    pub tls_required: bool,
     pub log_format: LogFormat,
     /// Append an xferlog(5) record per transfer to this file.
     pub xferlog: Option<PathBuf>,
@@ -133,14 +139,20 @@ pub struct ServeArgs {
     /// File creation mask, octal [default: 022]
     #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
     pub umask: Option<u32>,
-    /// TLS certificate chain (PEM), for AUTH TLS (RFC 4217); needs --tls-key
+    /// FTPS (AUTH TLS, RFC 4217): off, optional or required (no login, no
+    /// transfer without TLS; data connections must resume the control session)
+    /// [default: optional]
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub tls: Option<TlsMode>,
+    /// TLS certificate chain (PEM); needs --tls-key [default: tls-cert.pem beside
+    /// the users file, self-signed ECDSA, made on the first start]
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM) of --tls-cert
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// Require TLS: USER before AUTH TLS and transfers without PROT P are refused
-    #[arg(long)]
+    /// The same as --tls required
+    #[arg(long, conflicts_with = "tls")]
     pub tls_required: bool,
     /// Trusted load balancers, e.g. 127.0.0.1,10.0.0.0/8: their connections must start with a PROXY protocol v1/v2 header
     #[arg(long, value_name = "ADDRS", value_delimiter = ',', value_parser = parse_trusted)]
@@ -263,6 +275,7 @@ struct FileConfig {
     max_login_failures: Option<u32>,
     banner: Option<String>,
     umask: Option<Umask>,
+    tls: Option<TlsMode>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_required: Option<bool>,
@@ -334,8 +347,9 @@ impl Default for Config {
             max_login_failures: 3,
             banner: "ringftpd ready".to_string(),
             umask: 0o022,
+            tls_mode: TlsMode::Optional,
+            tls_files: None,
             tls: None,
-            tls_required: false,
             log_format: LogFormat::Text,
             xferlog: None,
             proxy_protocol: Vec::new(),
@@ -401,7 +415,10 @@ impl Config {
             }
             tls_cert = f.tls_cert.map(rel);
             tls_key = f.tls_key.map(rel);
-            set(&mut c.tls_required, f.tls_required);
+            set(&mut c.tls_mode, f.tls);
+            if f.tls_required == Some(true) {
+                c.tls_mode = TlsMode::Required;
+            }
             set(&mut c.log_format, f.log_format);
             set(&mut c.xferlog, f.xferlog.map(|p| Some(rel(p))));
             if let Some(list) = f.proxy_protocol {
@@ -451,24 +468,64 @@ impl Config {
         set(&mut c.umask, args.umask);
         set(&mut tls_cert, args.tls_cert.clone().map(Some));
         set(&mut tls_key, args.tls_key.clone().map(Some));
-        c.tls_required |= args.tls_required;
+        set(&mut c.tls_mode, args.tls);
+        if args.tls_required {
+            c.tls_mode = TlsMode::Required;
+        }
         if !args.proxy_protocol.is_empty() {
             c.proxy_protocol = args.proxy_protocol.clone();
         }
         c.validate(root_given)?;
-        c.tls = match (tls_cert, tls_key) {
-            (Some(cert), Some(key)) => Some(TlsConfig::load(&cert, &key)?),
+        c.tls_files = match (tls_cert, tls_key) {
+            // Off means no TLS at all: a certificate in the file is not read.
+            _ if c.tls_mode == TlsMode::Off => None,
+            (Some(cert), Some(key)) => {
+                c.tls = Some(TlsConfig::load(&cert, &key)?);
+                Some(TlsFiles {
+                    cert,
+                    key,
+                    self_signed: false,
+                })
+            }
             (Some(_), None) => return Err(invalid("tls_cert", "needs tls_key (--tls-key) too")),
             (None, Some(_)) => return Err(invalid("tls_key", "needs tls_cert (--tls-cert) too")),
-            (None, None) if c.tls_required => {
-                return Err(invalid(
-                    "tls_required",
-                    "needs tls_cert and tls_key (--tls-cert, --tls-key)",
-                ))
-            }
-            (None, None) => None,
+            (None, None) => Some(TlsFiles::beside(&c.users_file)),
         };
         Ok(c)
+    }
+
+    /// `--tls required`.
+    pub fn tls_required(&self) -> bool {
+        self.tls_mode == TlsMode::Required
+    }
+
+    /// The certificate the server would use, for `ringftpd fingerprint`:
+    /// `--tls-cert`, else the file's `tls_cert`, else the self-signed one
+    /// beside the users file (`--users`, the file's `users`, the default).
+    pub fn certificate_path(
+        config: Option<&Path>,
+        users: Option<&Path>,
+        tls_cert: Option<&Path>,
+    ) -> Result<PathBuf, ConfigError> {
+        if let Some(c) = tls_cert {
+            return Ok(c.to_path_buf());
+        }
+        let mut users_file = default_users_file();
+        if let Some(path) = config {
+            let f = FileConfig::load(path)?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            let rel = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+            if let Some(c) = f.tls_cert {
+                return Ok(rel(c));
+            }
+            if let Some(u) = f.users {
+                users_file = rel(u);
+            }
+        }
+        if let Some(u) = users {
+            users_file = u.to_path_buf();
+        }
+        Ok(TlsFiles::beside(&users_file).cert)
     }
 
     fn validate(&mut self, root_given: bool) -> Result<(), ConfigError> {
@@ -702,7 +759,7 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
             ("max_login_failures = 0\n", "max_login_failures"),
             ("tls_cert = \"c.pem\"\n", "needs tls_key"),
             ("tls_key = \"k.pem\"\n", "needs tls_cert"),
-            ("tls_required = true\n", "invalid tls_required"),
+            ("tls = \"on\"\n", "unknown variant `on`"),
             (
                 "tls_cert = \"missing.pem\"\ntls_key = \"k.pem\"\n",
                 "cannot read TLS certificate",
@@ -727,6 +784,93 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
             e.starts_with("cannot read config file") && e.contains("nope.toml"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_modes_and_files() {
+        let d = Dirs::new();
+        let users = d.path("etc/users.toml");
+        let base = ServeArgs {
+            users: Some(users.clone()),
+            ..d.args()
+        };
+        let c = Config::from_args(&base).unwrap();
+        assert_eq!(c.tls_mode, TlsMode::Optional, "TLS on by default");
+        let files = c.tls_files.unwrap();
+        assert_eq!(files.cert, d.path("etc/tls-cert.pem"));
+        assert_eq!(files.key, d.path("etc/tls-key.pem"));
+        assert!(files.self_signed);
+        assert!(c.tls.is_none(), "made and loaded by main, not here");
+        assert!(!files.cert.exists());
+        let mode = |args: ServeArgs| Config::from_args(&args).unwrap().tls_mode;
+        let with = |tls: TlsMode, alias: bool| ServeArgs {
+            tls: Some(tls),
+            tls_required: alias,
+            ..base.clone()
+        };
+        assert_eq!(mode(with(TlsMode::Required, false)), TlsMode::Required);
+        let alias = ServeArgs {
+            tls_required: true,
+            ..base.clone()
+        };
+        assert_eq!(mode(alias), TlsMode::Required);
+        let off = Config::from_args(&with(TlsMode::Off, false)).unwrap();
+        assert!(off.tls_files.is_none() && off.tls.is_none());
+        for (text, want) in [
+            ("tls = \"off\"\n", TlsMode::Off),
+            ("tls = \"required\"\n", TlsMode::Required),
+            ("tls_required = true\n", TlsMode::Required),
+            ("tls_required = false\n", TlsMode::Optional),
+            // Off ignores a certificate that would not even load.
+            ("tls = \"off\"\ntls_cert = \"none.pem\"\n", TlsMode::Off),
+        ] {
+            let args = ServeArgs {
+                config: Some(d.config(text)),
+                ..base.clone()
+            };
+            assert_eq!(mode(args.clone()), want, "{text}");
+            if text.contains("tls_cert") {
+                continue;
+            }
+            // A flag overrides the file.
+            let flagged = ServeArgs {
+                tls: Some(TlsMode::Optional),
+                ..args
+            };
+            assert_eq!(mode(flagged), TlsMode::Optional, "{text}");
+        }
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["ringftpd", "--tls", "off"]).unwrap();
+        assert_eq!(cli.serve.tls, Some(TlsMode::Off));
+        assert!(crate::cli::Cli::try_parse_from([
+            "ringftpd",
+            "--tls",
+            "required",
+            "--tls-required"
+        ])
+        .is_err());
+        assert!(crate::cli::Cli::try_parse_from(["ringftpd", "--tls", "on"]).is_err());
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses() {
+        let f: FileConfig = toml::from_str(include_str!("../dist/ringftpd.toml")).unwrap();
+        assert_eq!(f.tls, Some(TlsMode::Optional));
+    }
+
+    #[test]
+    fn certificate_path_for_fingerprint() {
+        let d = Dirs::new();
+        let given = Config::certificate_path(None, None, Some(Path::new("/x/c.pem"))).unwrap();
+        assert_eq!(given, PathBuf::from("/x/c.pem"));
+        let users = Config::certificate_path(None, Some(&d.path("u/users.toml")), None).unwrap();
+        assert_eq!(users, d.path("u/tls-cert.pem"));
+        let file = d.config("users = \"sub/users.toml\"\n");
+        let from_file = Config::certificate_path(Some(&file), None, None).unwrap();
+        assert_eq!(from_file, d.path("sub/tls-cert.pem"));
+        let file = d.config("tls_cert = \"mine.pem\"\ntls_key = \"k.pem\"\n");
+        let from_file = Config::certificate_path(Some(&file), None, None).unwrap();
+        assert_eq!(from_file, d.path("mine.pem"));
     }
 
     #[test]

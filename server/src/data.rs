@@ -20,7 +20,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_uring::net::{TcpListener, TcpStream};
 
-use crate::tls::{TlsConfig, TlsStream};
+use crate::tls::{DataTls, TlsStream};
 
 /// How the next transfer gets its connection.
 #[derive(Default)]
@@ -81,7 +81,7 @@ impl DataConn {
     /// Wraps the connection in TLS (PROT P). No I/O yet: the handshake runs
     /// on the first send or receive, after the 150 reply, since clients such
     /// as Python's ftplib start it only once they have read that reply.
-    pub fn protect(&mut self, config: &TlsConfig, stall: Duration) -> Result<(), rustls::Error> {
+    pub fn protect(&mut self, config: &DataTls, stall: Duration) -> Result<(), rustls::Error> {
         self.tls = Some(TlsStream::new(Rc::clone(&self.stream), config, stall)?);
         Ok(())
     }

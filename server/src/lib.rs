@@ -14,10 +14,13 @@
 //! - `data`: passive listeners and active connections, with RFC 2577 checks.
 //! - `transfer`: RETR/STOR byte movers: splice for TYPE I, buffered TYPE A
 //!   and TLS.
-//! - `tls`: AUTH TLS (RFC 4217): certificate loading, rustls over the ring.
+//! - `tls`: AUTH TLS (RFC 4217): certificate loading, rustls over the ring,
+//!   per-session TLS session stores for data-connection reuse.
+//! - `cert`: the self-signed certificate made on the first start, fingerprints.
 //! - `cmd`: one file per FTP verb, and the dispatcher.
 //! - `log`: the login, transfer and refusal lines (text or JSON), the xferlog file.
 
+pub mod cert;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -40,7 +40,9 @@ pub fn init(filter: Option<&str>, format: LogFormat) {
     let filter = filter
         .and_then(|l| EnvFilter::try_new(l).ok())
         .or_else(|| EnvFilter::try_from_env("RINGFTPD_LOG").ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        // rustls warns about harmless client quirks (lftp sends an IP
+        // address as SNI) on every connection: its own messages at error only.
+        .unwrap_or_else(|| EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -4,12 +4,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
 use clap::Parser;
+use ringftpd::cert;
 use ringftpd::cli::{self, Cli, Command};
 use ringftpd::config::{Config, ServeArgs};
 use ringftpd::data::PortAllocator;
 use ringftpd::jail::Jail;
 use ringftpd::log;
 use ringftpd::server::{self, Shared};
+use ringftpd::tls::TlsConfig;
 use ringftpd::uring;
 use ringftpd::users::UserDb;
 
@@ -18,6 +20,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::User { action }) => {
             ExitCode::from(u8::try_from(cli::run_user(&action)).unwrap_or(2))
+        }
+        Some(Command::Fingerprint(args)) => {
+            ExitCode::from(u8::try_from(cli::run_fingerprint(&args)).unwrap_or(2))
         }
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
@@ -30,7 +35,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    let config = match Config::from_args(args) {
+    let mut config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -50,6 +55,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         }
         Ok(None) => {}
         Err(e) => return fail(e),
+    }
+    if let Err(e) = setup_tls(&mut config) {
+        return fail(e);
     }
     let users = match UserDb::load(&config.users_file) {
         Ok(u) => u,
@@ -81,8 +89,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         root = %config.root.display(),
         workers = config.workers,
         max_clients = config.max_clients,
-        tls = config.tls.is_some(),
-        tls_required = config.tls_required,
+        tls = ?config.tls_mode,
         "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -177,6 +184,62 @@ fn sweep_stale_uploads(root: &Jail) {
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the stale upload sweep");
     }
+}
+
+/// Makes the self-signed certificate on the first start (and says so, with
+/// its fingerprint, as ssh-keygen does), loads it, and logs the fingerprint
+/// at every start.
+fn setup_tls(config: &mut Config) -> Result<(), ringftpd::tls::TlsError> {
+    let Some(files) = config.tls_files.clone() else {
+        tracing::info!("TLS off: AUTH TLS is not offered");
+        return Ok(());
+    };
+    if files.self_signed {
+        let created = cert::create_if_missing(&files, &certificate_names(config))?;
+        let tls = TlsConfig::load(&files.cert, &files.key)?;
+        if created {
+            println!(
+                "ringftpd: TLS certificate created: {} (key: {}, mode 0600)\n\
+                 ringftpd: {} key fingerprint is {}",
+                files.cert.display(),
+                files.key.display(),
+                tls.host_key().key_type,
+                tls.host_key().fingerprint
+            );
+        }
+        config.tls = Some(tls);
+    }
+    if let Some(tls) = &config.tls {
+        let key = tls.host_key();
+        tracing::info!(
+            mode = ?config.tls_mode,
+            cert = %files.cert.display(),
+            "TLS: {} key fingerprint is {}",
+            key.key_type,
+            key.fingerprint
+        );
+    }
+    Ok(())
+}
+
+/// The names a client may reach this server by, for the certificate:
+/// localhost, the loopback addresses, the host name, the listen addresses
+/// that are not wildcards, and the NAT address announced in PASV.
+fn certificate_names(config: &Config) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(host) = rustix::system::uname().nodename().to_str() {
+        names.push(host.to_string());
+    }
+    names.extend(
+        config
+            .listen
+            .iter()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .map(|ip| ip.to_string()),
+    );
+    names.extend(config.passive_address.map(|ip| ip.to_string()));
+    names
 }
 
 /// argon2 allocates ~9 MiB per check on a blocking-pool thread. glibc's

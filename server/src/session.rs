@@ -86,6 +86,9 @@ pub struct Session {
     /// PROT P (RFC 4217 9): data connections use TLS. Kept across REIN, like
     /// the TLS of the control connection itself.
     pub protect_data: bool,
+    /// Set by AUTH TLS: the TLS settings of this session's data connections,
+    /// which resume only its control connection's TLS session.
+    pub data_tls: Option<crate::tls::DataTls>,
 }
 
 impl Session {
@@ -138,6 +141,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         closing: false,
         facts: FactSet::default_set(),
         protect_data: false,
+        data_tls: None,
     };
     tracing::debug!(%peer, via = ?via, "connected");
     s.reply(Reply::new(220, cfg.banner.clone())).await;

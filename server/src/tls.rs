@@ -12,22 +12,46 @@
 //!   the TLS server there too (RFC 4217 7), and transfers over it are buffered,
 //!   never spliced.
 //!
+//! Session reuse: every control session gets its own session store
+//! ([`TlsConfig::session`]); its data connections can resume the control
+//! connection's TLS session and nothing else, so one client can never resume
+//! another's. With `--tls required` a protected data connection that does not
+//! resume is refused ([`NotResumed`], 522): that is how the server tells the
+//! client's own data connection from another socket of the same IP.
+//!
 //! Nothing here logs key material.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ringftp_proto::fingerprint::HostKey;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ServerConfig, ServerConnection};
+use rustls::server::StoresServerSessions;
+use rustls::{HandshakeKind, ServerConfig, ServerConnection};
 use tokio_uring::net::TcpStream;
 
 /// Ciphertext asked for per receive on a data connection.
 const RECV_CHUNK: usize = 64 * 1024;
+
+/// `--tls`: whether AUTH TLS is offered, and whether it is a must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// No TLS: AUTH answers 502.
+    Off,
+    /// AUTH TLS offered; plain FTP still allowed.
+    #[default]
+    Optional,
+    /// No login before AUTH TLS, no clear data connection, and every
+    /// protected data connection must resume the control session.
+    Required,
+}
 
 /// Why the certificate or key cannot be used; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -46,18 +70,48 @@ pub enum TlsError {
     },
     #[error("TLS certificate and key: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("cannot create the TLS certificate {}: {source} (give --tls-cert/--tls-key, or --tls off)", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot generate a TLS certificate: {0}")]
+    Generate(#[from] rcgen::Error),
 }
 
 /// The server's TLS settings, shared by every session (cheap to clone).
 #[derive(Clone)]
 pub struct TlsConfig {
     server: Arc<ServerConfig>,
+    host_key: HostKey,
+    bits: Option<u32>,
 }
 
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the key.
-        f.debug_struct("TlsConfig").finish_non_exhaustive()
+        f.debug_struct("TlsConfig")
+            .field("host_key", &self.host_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cipher suites, AES-128-GCM first: with AES-NI it is the fastest
+/// suite rustls offers (fewer rounds than AES-256), and it is what the speed
+/// target compares with (OpenSSH's aes128-gcm). The client's order is
+/// ignored so that this order decides.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::cipher_suite as cs;
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..rustls::crypto::ring::default_provider()
     }
 }
 
@@ -81,13 +135,15 @@ impl TlsConfig {
         let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| pem_err("certificate", cert, e.to_string()))?;
-        if chain.is_empty() {
+        let Some(leaf) = chain.first() else {
             return Err(pem_err(
                 "certificate",
                 cert,
                 "no PEM CERTIFICATE found".into(),
             ));
-        }
+        };
+        let (host_key, bits) =
+            crate::cert::host_key(leaf).map_err(|e| pem_err("certificate", cert, e.to_string()))?;
         let key_pem = read("key", key)?;
         let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
             let message = match e {
@@ -96,19 +152,125 @@ impl TlsConfig {
             };
             pem_err("key", key, message)
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = ServerConfig::builder_with_provider(provider)
+        let mut server = ServerConfig::builder_with_provider(Arc::new(provider()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_single_cert(chain, key_der)?;
+        server.ignore_client_order = true;
         Ok(TlsConfig {
             server: Arc::new(server),
+            host_key,
+            bits,
         })
     }
 
-    /// A new server-side TLS connection (control or data), not yet shaken hands.
-    pub fn accept(&self) -> Result<ServerConnection, rustls::Error> {
-        ServerConnection::new(Arc::clone(&self.server))
+    /// The certificate's public key and fingerprint, as the client shows it.
+    pub fn host_key(&self) -> &HostKey {
+        &self.host_key
+    }
+
+    /// The key size in bits, when known.
+    pub fn bits(&self) -> Option<u32> {
+        self.bits
+    }
+
+    /// TLS for one control session (AUTH TLS): its server connection, and
+    /// the settings for its data connections. Both share a session store of
+    /// their own: the control handshake fills it (a TLS 1.2 session id, or
+    /// TLS 1.3 tickets), data connections may only resume from it and add
+    /// nothing (no tickets, no new sessions), so it stays a few entries.
+    pub fn session(
+        &self,
+        require_resume: bool,
+    ) -> Result<(ServerConnection, DataTls), rustls::Error> {
+        let store = Arc::new(Mutex::new(VecDeque::new()));
+        let mut control = (*self.server).clone();
+        control.session_storage = Arc::new(SessionStore {
+            entries: Arc::clone(&store),
+            writable: true,
+        });
+        let mut data = (*self.server).clone();
+        data.session_storage = Arc::new(SessionStore {
+            entries: store,
+            writable: false,
+        });
+        data.send_tls13_tickets = 0;
+        let conn = ServerConnection::new(Arc::new(control))?;
+        Ok((
+            conn,
+            DataTls {
+                config: Arc::new(data),
+                require_resume,
+            },
+        ))
+    }
+}
+
+/// Entries one control session keeps: a TLS 1.2 session id or the two
+/// TLS 1.3 tickets of its handshake, with room to spare.
+const SESSION_ENTRIES: usize = 4;
+
+type Entries = Arc<Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>>;
+
+/// One control session's TLS sessions (rustls' `StoresServerSessions`). The
+/// data side reads without consuming: a TLS 1.3 ticket is single-use only to
+/// stop 0-RTT replay, and 0-RTT is off here, while FTP clients (lftp, curl,
+/// ftplib with `session=`) offer the control connection's one ticket on every
+/// data connection.
+#[derive(Debug)]
+struct SessionStore {
+    entries: Entries,
+    writable: bool,
+}
+
+impl StoresServerSessions for SessionStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        if !self.writable {
+            return false;
+        }
+        let Ok(mut e) = self.entries.lock() else {
+            return false;
+        };
+        e.retain(|(k, _)| *k != key);
+        if e.len() >= SESSION_ENTRIES {
+            e.pop_front();
+        }
+        e.push_back((key, value));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let e = self.entries.lock().ok()?;
+        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.writable
+    }
+}
+
+/// The TLS settings of one control session's data connections.
+#[derive(Clone)]
+pub struct DataTls {
+    config: Arc<ServerConfig>,
+    /// `--tls required`: refuse a data connection that does not resume.
+    require_resume: bool,
+}
+
+/// A protected data connection did not resume the control connection's TLS
+/// session while `--tls required` demands it (vsftpd's require_ssl_reuse).
+#[derive(Debug, thiserror::Error)]
+#[error("TLS session reuse required: the data connection must resume the control connection's TLS session")]
+pub struct NotResumed;
+
+impl NotResumed {
+    /// Whether `e` is this refusal.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<NotResumed>())
     }
 }
 
@@ -193,22 +355,24 @@ pub struct TlsStream {
     /// The peer sent close_notify or closed TCP.
     eof: bool,
     stall: Duration,
+    require_resume: bool,
 }
 
 impl TlsStream {
     pub fn new(
         stream: Rc<TcpStream>,
-        config: &TlsConfig,
+        config: &DataTls,
         stall: Duration,
     ) -> Result<TlsStream, rustls::Error> {
         Ok(TlsStream {
             stream,
-            conn: Box::new(config.accept()?),
+            conn: Box::new(ServerConnection::new(Arc::clone(&config.config))?),
             plain: Vec::new(),
             out: Vec::new(),
             inbuf: Vec::new(),
             eof: false,
             stall,
+            require_resume: config.require_resume,
         })
     }
 
@@ -277,6 +441,12 @@ impl TlsStream {
                 ));
             }
             self.fill().await?;
+        }
+        if self.require_resume && self.conn.handshake_kind() != Some(HandshakeKind::Resumed) {
+            // Not one byte of the file goes to a connection we cannot tie
+            // to this session.
+            self.eof = true;
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, NotResumed));
         }
         self.flush().await
     }

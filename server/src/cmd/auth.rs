@@ -1,9 +1,9 @@
 //! AUTH (RFC 4217 4): "the client sends the AUTH command with ... 'TLS' ...
 //! the server replies 234 and both begin the TLS negotiation" on the control
 //! connection. AUTH SSL and AUTH TLS-C are taken as synonyms, as most servers
-//! do. Without a configured certificate the reply is 502, so clients that only
-//! try TLS (curl --ssl, lftp) continue in plain FTP and clients that require
-//! it stop with a clear message.
+//! do. With `--tls off` the reply is 502, so clients that only try TLS
+//! (curl --ssl, lftp) continue in plain FTP and clients that require it stop
+//! with a clear message.
 
 use ringftp_proto::reply::Reply;
 
@@ -15,7 +15,7 @@ pub async fn run(s: &mut Session, mechanism: &str) {
     let Some(tls) = s.shared.config.tls.clone() else {
         s.reply(Reply::new(
             502,
-            "AUTH not supported: this server has no TLS certificate.",
+            "AUTH not supported: TLS is off on this server.",
         ))
         .await;
         return;
@@ -33,7 +33,7 @@ pub async fn run(s: &mut Session, mechanism: &str) {
         .await;
         return;
     }
-    let conn = match tls.accept() {
+    let (conn, data_tls) = match tls.session(s.shared.config.tls_required()) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(peer = %s.peer, error = %e, "cannot start TLS");
@@ -44,6 +44,7 @@ pub async fn run(s: &mut Session, mechanism: &str) {
     s.reply(Reply::new(234, "AUTH TLS successful.")).await;
     if !s.closing {
         s.ctl.start_tls(conn);
+        s.data_tls = Some(data_tls);
         tracing::debug!(peer = %s.peer, "control connection switched to TLS");
     }
 }

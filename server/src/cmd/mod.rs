@@ -3,7 +3,7 @@
 //!
 //! Before login only USER PASS AUTH PBSZ PROT FEAT SYST QUIT HELP NOOP OPTS
 //! (and the harmless ACCT, REIN) are accepted; everything else gets 530.
-//! With `tls_required`, USER before AUTH TLS gets 530 too.
+//! With `--tls required`, USER before AUTH TLS gets 530 too.
 
 use std::net::SocketAddr;
 
@@ -74,8 +74,8 @@ pub struct Ctx<'a> {
     pub via: Option<SocketAddr>,
     pub local: SocketAddr,
     pub facts: &'a ringftp_proto::listing::FactSet,
-    /// PROT P is in force: data connections use TLS.
-    pub protect_data: bool,
+    /// PROT P is in force: data connections use TLS, with these settings.
+    pub protect_data: Option<&'a crate::tls::DataTls>,
 }
 
 impl Ctx<'_> {
@@ -176,8 +176,8 @@ fn take_pending(s: &mut Session, cmd: &Command) -> (u64, Option<String>) {
 pub async fn dispatch(s: &mut Session, cmd: Command) {
     let (rest, rnfr) = take_pending(s, &cmd);
     let reply = match cmd {
-        Command::User(_) if s.shared.config.tls_required && !s.ctl.is_tls() => {
-            crate::log::refused(s.peer, "USER", "TLS required (tls_required)");
+        Command::User(_) if s.shared.config.tls_required() && !s.ctl.is_tls() => {
+            crate::log::refused(s.peer, "USER", "TLS required (--tls required)");
             Reply::new(530, "TLS required: use AUTH TLS before USER.")
         }
         Command::User(name) => user::run(s, name),
@@ -211,7 +211,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
                 via: s.via,
                 local: s.local,
                 facts: &s.facts,
-                protect_data: s.protect_data,
+                protect_data: s.data_tls.as_ref().filter(|_| s.protect_data),
             };
             logged_in(&mut ctx, other, rest, rnfr).await
         }

@@ -2,7 +2,7 @@
 //! default) and "P" (Private: TLS on every data connection) are offered; "S"
 //! and "E" are defined by RFC 2228 but have no meaning for TLS (536); any
 //! other letter is 504. Only after AUTH TLS (503 before). With
-//! `tls_required`, Clear is refused (534, "denied for policy reasons").
+//! `--tls required`, Clear is refused (534, "denied for policy reasons").
 
 use ringftp_proto::reply::Reply;
 
@@ -17,7 +17,7 @@ pub fn run(s: &mut Session, level: char) -> Reply {
             s.protect_data = true;
             Reply::new(200, "PROT now Private.")
         }
-        'C' if s.shared.config.tls_required => Reply::new(
+        'C' if s.shared.config.tls_required() => Reply::new(
             534,
             "PROT C refused: this server requires protected data connections.",
         ),

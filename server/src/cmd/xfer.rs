@@ -7,7 +7,9 @@
 //! arrives mid-transfer waits until the transfer ends.
 //!
 //! RFC 4217 9: after PROT P the data connection is protected by TLS; with
-//! `tls_required`, a transfer on a clear data connection is refused (521).
+//! `--tls required`, a transfer on a clear data connection is refused (521),
+//! and so is a protected one that does not resume the control connection's
+//! TLS session (522, after the 150: the handshake comes after it).
 
 use std::future::Future;
 
@@ -31,16 +33,13 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
         return Err(Reply::new(425, "Use PORT, PASV, EPRT or EPSV first."));
     }
     let cfg = &ctx.shared.config;
-    let tls = match (ctx.protect_data, cfg.tls.as_ref()) {
-        (true, Some(tls)) => Some(tls),
-        _ if cfg.tls_required => {
-            return Err(Reply::new(
-                521,
-                "Data connections must be protected: use PROT P.",
-            ));
-        }
-        _ => None,
-    };
+    let tls = ctx.protect_data;
+    if tls.is_none() && cfg.tls_required() {
+        return Err(Reply::new(
+            521,
+            "Data connections must be protected: use PROT P.",
+        ));
+    }
     let mut conn = data::open(plan, ctx.peer.ip(), cfg.data_timeout)
         .await
         .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
@@ -134,6 +133,10 @@ pub async fn abort_replies(ctx: &mut Ctx<'_>) -> Reply {
 /// The reply for a transfer that failed on its own.
 pub fn failure_reply(e: &TransferError) -> Reply {
     match e {
+        TransferError::Network(err) if crate::tls::NotResumed::is(err) => Reply::new(
+            522,
+            "Data connection refused: it must resume the TLS session of the control connection (TLS session reuse required).",
+        ),
         TransferError::Network(err) => {
             Reply::new(426, format!("Connection closed; transfer aborted: {err}."))
         }
