@@ -13,6 +13,13 @@ Layout of the served tree (``populate_root``)::
     <root>/shared/              a sibling of alice/ carol must not reach
 
 Users: alice (read-write), bob (read-only), carol (read-write, home alice/).
+
+Servers start as ringftpd does by default: TLS optional, with the self-signed
+certificate it makes on its first start beside the users file
+(``Server.cert``); pass ``extra_args=["--tls", "off"]`` for plain FTP only.
+``ReusingFTP_TLS`` is ftplib's FTP_TLS with data connections that resume the
+control connection's TLS session, as curl and lftp do (needed with
+``--tls required``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -121,6 +129,11 @@ class Server:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    @property
+    def cert(self) -> Path:
+        """The self-signed certificate ringftpd made beside the users file."""
+        return self.users.parent / "tls-cert.pem"
 
     def url(self, user: str = "alice", path: str = "") -> str:
         return f"ftp://{user}:{PASSWORDS[user]}@{self.host}:{self.port}/{quote(path.lstrip('/'))}"
@@ -221,6 +234,33 @@ def start_server(
     srv = Server(proc, port, root, users, log_path, workdir, args, host)
     _running.append(srv)
     return srv
+
+
+def tls_client_context() -> ssl.SSLContext:
+    """No CA check: the server's certificate is self-signed (pinned by
+    fingerprint, not by a CA)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS whose protected data connections resume the control
+    connection's TLS session (``session=``), or ``data_session`` when set
+    (to offer some other session on purpose). Plain ftplib starts a new TLS
+    session on every data connection."""
+
+    data_session: ssl.SSLSession | None = None
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            session = self.data_session or self.sock.session
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=session
+            )
+        return conn, size
 
 
 class Raw:
