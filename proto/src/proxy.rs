@@ -36,11 +36,22 @@ pub const V1_PREFIX: &[u8; 6] = b"PROXY ";
 /// Who the balancer says is at the other end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The client's own address and port.
-    Client(SocketAddr),
+    /// The client's own address and port (`from`), and the balancer's address
+    /// it connected to (`to`).
+    Client { from: SocketAddr, to: SocketAddr },
     /// No client named (v1 `UNKNOWN`, v2 `LOCAL`, AF_UNIX, unspecified family): the connection
     /// is the balancer's own, and its TCP peer address is the one to use.
     Unknown,
+}
+
+impl Source {
+    /// The client's address, if the header names one.
+    pub fn client(&self) -> Option<SocketAddr> {
+        match self {
+            Source::Client { from, .. } => Some(*from),
+            Source::Unknown => None,
+        }
+    }
 }
 
 /// A complete header.
@@ -115,10 +126,16 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
     let source = match (header.command, header.addresses) {
         (v2::Command::Local, _) => Source::Unknown,
         (v2::Command::Proxy, v2::Addresses::IPv4(a)) if is_stream(header.protocol)? => {
-            Source::Client(SocketAddr::from((a.source_address, a.source_port)))
+            Source::Client {
+                from: SocketAddr::from((a.source_address, a.source_port)),
+                to: SocketAddr::from((a.destination_address, a.destination_port)),
+            }
         }
         (v2::Command::Proxy, v2::Addresses::IPv6(a)) if is_stream(header.protocol)? => {
-            Source::Client(SocketAddr::from((a.source_address, a.source_port)))
+            Source::Client {
+                from: SocketAddr::from((a.source_address, a.source_port)),
+                to: SocketAddr::from((a.destination_address, a.destination_port)),
+            }
         }
         (v2::Command::Proxy, _) => Source::Unknown,
     };
@@ -145,6 +162,10 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
     // The header ends at the first CR (which must be followed by LF); without one in the first
     // 107 bytes it can never be valid.
     let end = buf.iter().position(|&b| b == b'\r');
+    let lf = buf.iter().position(|&b| b == b'\n');
+    if lf.is_some_and(|lf| end.is_none_or(|cr| lf < cr)) {
+        return Err(ProxyError::V1("line ends without CR".to_string()));
+    }
     match end {
         None if buf.len() >= V1_MAX => return Err(ProxyError::V1TooLong),
         None => return Ok(Parsed::NeedMore),
@@ -160,12 +181,14 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
         }
     };
     let source = match header.addresses {
-        v1::Addresses::Tcp4(a) => {
-            Source::Client(SocketAddr::from((a.source_address, a.source_port)))
-        }
-        v1::Addresses::Tcp6(a) => {
-            Source::Client(SocketAddr::from((a.source_address, a.source_port)))
-        }
+        v1::Addresses::Tcp4(a) => Source::Client {
+            from: SocketAddr::from((a.source_address, a.source_port)),
+            to: SocketAddr::from((a.destination_address, a.destination_port)),
+        },
+        v1::Addresses::Tcp6(a) => Source::Client {
+            from: SocketAddr::from((a.source_address, a.source_port)),
+            to: SocketAddr::from((a.destination_address, a.destination_port)),
+        },
         v1::Addresses::Unknown => Source::Unknown,
     };
     Ok(Parsed::Header(Header {
@@ -205,7 +228,7 @@ mod tests {
         let input = b"PROXY TCP4 192.0.2.7 10.0.0.1 50000 21\r\nUSER x\r\n";
         let h = header(input);
         assert_eq!(h.version, 1);
-        assert_eq!(h.source, Source::Client("192.0.2.7:50000".parse().unwrap()));
+        assert_eq!(h.source.client(), Some("192.0.2.7:50000".parse().unwrap()));
         assert_eq!(&input[h.len..], b"USER x\r\n");
     }
 
@@ -213,8 +236,8 @@ mod tests {
     fn v1_tcp6_and_unknown() {
         let h = header(b"PROXY TCP6 2001:db8::7 2001:db8::1 4000 21\r\n");
         assert_eq!(
-            h.source,
-            Source::Client("[2001:db8::7]:4000".parse().unwrap())
+            h.source.client(),
+            Some("[2001:db8::7]:4000".parse().unwrap())
         );
         let h = header(b"PROXY UNKNOWN\r\n");
         assert_eq!((h.source, h.len), (Source::Unknown, 15));
@@ -248,6 +271,8 @@ mod tests {
             b"PROXY TCP4 192.0.2.7 10.0.0.1 1 21\rX",
             b"PROXY TCP4 192.0.2.7\r\n",
             b"PROXY \xff\r\n",
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 1 21\n",
+            b"PROXY TCP4 192.0.2.7\n10.0.0.1 1 21\r\n",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
@@ -262,7 +287,9 @@ mod tests {
         input.extend_from_slice(b"USER x\r\n");
         let h = header(&input);
         assert_eq!(h.version, 2);
-        assert_eq!(h.source, Source::Client("192.0.2.7:50000".parse().unwrap()));
+        let to = "10.0.0.1:21".parse().unwrap();
+        assert!(matches!(h.source, Source::Client { to: t, .. } if t == to));
+        assert_eq!(h.source.client(), Some("192.0.2.7:50000".parse().unwrap()));
         assert_eq!(h.len, len);
         for n in 0..len {
             assert_eq!(parse(&input[..n]), Ok(Parsed::NeedMore), "{n} bytes");
@@ -282,8 +309,8 @@ mod tests {
         a6.extend_from_slice(&[0x0F, 0xA0, 0, 21]);
         let h = header(&v2(1, 0x21, &a6, &[]));
         assert_eq!(
-            h.source,
-            Source::Client("[2001:db8::7]:4000".parse().unwrap())
+            h.source.client(),
+            Some("[2001:db8::7]:4000".parse().unwrap())
         );
         // LOCAL: health check, whatever addresses it carries.
         assert_eq!(header(&v2(0, 0x11, &V4_ADDRS, &[])).source, Source::Unknown);
@@ -356,7 +383,7 @@ mod tests {
             let (src, dst) = (std::net::Ipv4Addr::from(src), std::net::Ipv4Addr::from(dst));
             let text = format!("PROXY TCP4 {src} {dst} {sp} {dp}\r\n");
             let h = header(text.as_bytes());
-            proptest::prop_assert_eq!(h.source, Source::Client(SocketAddr::from((src, sp))));
+            proptest::prop_assert_eq!(h.source, Source::Client { from: SocketAddr::from((src, sp)), to: SocketAddr::from((dst, dp)) });
             proptest::prop_assert_eq!(h.len, text.len());
         }
     }
