@@ -4,7 +4,11 @@
 //! - A passive listener binds on the control connection's local address, on a
 //!   port from the configured range (or one the kernel picks), and accepts only
 //!   connections from the control peer's IP; any other is closed and the
-//!   listener keeps waiting until the data timeout (425).
+//!   listener keeps waiting until the data timeout (425). Behind a load
+//!   balancer that forwards the passive ports (`--proxy-protocol`), a
+//!   connection from the balancer must start with a PROXY header naming the
+//!   control peer's IP; it is read to its last byte and not one byte further,
+//!   since what follows is file data for splice.
 //! - An active connection goes only to the control peer's IP and a port >= 1024
 //!   (the check happens when PORT/EPRT is parsed, in `cmd/port.rs`).
 //! - After PROT P (RFC 4217 9) the connection is wrapped in TLS
@@ -17,9 +21,13 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use ipnet::IpNet;
+use ringftp_proto::proxy::{self, Parsed};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::{TcpListener, TcpStream};
 
+use crate::control::HeaderError;
 use crate::tls::{DataTls, TlsStream};
 
 /// How the next transfer gets its connection.
@@ -216,11 +224,18 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Opens the data connection the plan describes, consuming the plan.
-pub async fn open(plan: DataPlan, peer: IpAddr, timeout: Duration) -> Result<DataConn, DataError> {
+/// Opens the data connection the plan describes, consuming the plan. A
+/// passive connection from one of `balancers` is taken for the client its
+/// PROXY header names.
+pub async fn open(
+    plan: DataPlan,
+    peer: IpAddr,
+    timeout: Duration,
+    balancers: &[IpNet],
+) -> Result<DataConn, DataError> {
     let stream = match plan {
         DataPlan::None => return Err(DataError::NoPlan),
-        DataPlan::Passive(p) => accept_from(&p, peer, timeout).await?,
+        DataPlan::Passive(p) => accept_from(&p, peer, timeout, balancers).await?,
         DataPlan::Active(addr) => {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(res) => res?,
@@ -241,6 +256,7 @@ async fn accept_from(
     p: &PassiveListener,
     peer: IpAddr,
     timeout: Duration,
+    balancers: &[IpNet],
 ) -> Result<TcpStream, DataError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let peer = canonical_ip(peer);
@@ -249,13 +265,65 @@ async fn accept_from(
             Err(_) => return Err(DataError::Timeout),
             Ok(Err(e)) => return Err(DataError::Io(e)),
             Ok(Ok((stream, from))) => {
-                if canonical_ip(from.ip()) == peer {
+                let ip = canonical_ip(from.ip());
+                let why = if ip == peer {
                     return Ok(stream);
-                }
-                let why = format!("not from the control connection's address {peer}");
+                } else if balancers.iter().any(|n| n.contains(&ip)) {
+                    let limit = deadline.min(tokio::time::Instant::now() + HEADER_TIMEOUT);
+                    match tokio::time::timeout_at(limit, read_header_exact(&stream)).await {
+                        Ok(Ok(h)) => match h.source.client().map(|c| canonical_ip(c.ip())) {
+                            Some(client) if client == peer => return Ok(stream),
+                            Some(client) => format!(
+                                "forwarded for {client}, not the control connection's address {peer}"
+                            ),
+                            None => "forwarded for no client (PROXY header without one)".to_string(),
+                        },
+                        Ok(Err(e)) => format!("balancer sent no valid PROXY protocol header: {e}"),
+                        Err(_) => "balancer sent no PROXY protocol header in time".to_string(),
+                    }
+                } else {
+                    format!("not from the control connection's address {peer}")
+                };
                 crate::log::refused(from, "data connection", &why);
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
+        }
+    }
+}
+
+/// Longest wait for the PROXY header of a forwarded data connection.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads the PROXY header a balancer puts before a forwarded data connection
+/// and not one byte more (what follows is file data, moved by splice): the 15
+/// bytes every header has, then what a v2 header's length announces, or a v1
+/// header a byte at a time to its CRLF (at most 92 more reads; balancers
+/// should send v2). `proto::proxy::parse` bounds the total.
+async fn read_header_exact(stream: &TcpStream) -> Result<proxy::Header, HeaderError> {
+    let mut got: Vec<u8> = Vec::with_capacity(proxy::V2_FIXED);
+    loop {
+        if let Parsed::Header(h) = proxy::parse(&got)? {
+            return Ok(h);
+        }
+        let want = if got.len() < 15 {
+            15 - got.len()
+        } else if got.starts_with(proxy::V2_SIGNATURE) {
+            match got.get(14..16) {
+                Some(&[hi, lo]) => proxy::V2_FIXED + usize::from(u16::from_be_bytes([hi, lo])),
+                _ => proxy::V2_FIXED,
+            }
+            .saturating_sub(got.len())
+            .max(1)
+        } else {
+            1
+        };
+        let (res, slice) = stream.read(Vec::with_capacity(want).slice(0..want)).await;
+        let buf = slice.into_inner();
+        match res {
+            Ok(0) => return Err(HeaderError::Eof),
+            Ok(n) => got.extend_from_slice(buf.get(..n).unwrap_or(&buf)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

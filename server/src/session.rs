@@ -65,6 +65,15 @@ impl Login {
     }
 }
 
+/// How a client reached this server through a PROXY protocol balancer.
+#[derive(Debug, Clone, Copy)]
+pub struct Via {
+    /// The balancer's own address: the control connection's TCP peer.
+    pub balancer: SocketAddr,
+    /// The balancer address the client connected to (the header's destination).
+    pub entry: SocketAddr,
+}
+
 /// Longest wait for a trusted balancer's PROXY header (it sends it at once on
 /// connecting), unless `login_timeout` is shorter.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,7 +85,7 @@ pub struct Session {
     /// one its PROXY header names.
     pub peer: SocketAddr,
     /// The balancer the client came through (its PROXY header named the client).
-    pub via: Option<SocketAddr>,
+    pub via: Option<Via>,
     pub local: SocketAddr,
     pub state: State,
     pub failures: u32,
@@ -123,7 +132,13 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let mut ctl = Control::new(stream, cfg.idle_timeout);
     let (peer, via) = match proxied_client(&mut ctl, cfg, peer).await {
-        Ok(Some(client)) => (client, Some(peer)),
+        Ok(Some((client, entry))) => (
+            client,
+            Some(Via {
+                balancer: peer,
+                entry,
+            }),
+        ),
         Ok(None) => (peer, None),
         Err(()) => {
             ctl.shutdown();
@@ -213,14 +228,14 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 }
 
 /// With `--proxy-protocol`, the client that a trusted balancer names in the
-/// header it sends first. `Ok(None)`: the peer is no balancer, or the header
+/// header it sends first, and the balancer address it connected to. `Ok(None)`: the peer is no balancer, or the header
 /// names nobody (a health check). `Err`: no valid header in time (logged);
 /// the connection is to be closed without a reply.
 async fn proxied_client(
     ctl: &mut Control,
     cfg: &Config,
     peer: SocketAddr,
-) -> Result<Option<SocketAddr>, ()> {
+) -> Result<Option<(SocketAddr, SocketAddr)>, ()> {
     if !is_trusted(&cfg.proxy_protocol, peer) {
         return Ok(None);
     }
@@ -228,7 +243,10 @@ async fn proxied_client(
     let why = match tokio::time::timeout(limit, ctl.read_proxy_header()).await {
         Ok(Ok(h)) => {
             return Ok(match h.source {
-                Source::Client(a) => Some(SocketAddr::new(canonical_ip(a.ip()), a.port())),
+                Source::Client { from, to } => Some((
+                    SocketAddr::new(canonical_ip(from.ip()), from.port()),
+                    SocketAddr::new(canonical_ip(to.ip()), to.port()),
+                )),
                 Source::Unknown => None,
             })
         }
@@ -243,7 +261,7 @@ async fn proxied_client(
 }
 
 /// Whether `peer` is one of the balancers whose PROXY header is required.
-fn is_trusted(balancers: &[ipnet::IpNet], peer: SocketAddr) -> bool {
+pub fn is_trusted(balancers: &[ipnet::IpNet], peer: SocketAddr) -> bool {
     let ip = canonical_ip(peer.ip());
     balancers.iter().any(|n| n.contains(&ip))
 }

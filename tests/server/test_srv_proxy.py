@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import io
-import ipaddress
 import os
 import random
 import re
@@ -35,12 +34,14 @@ CLIENT = "127.0.0.2"
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-def v1(src: str = CLIENT, sport: int = 40001, proto: str = "TCP4") -> bytes:
-    return f"PROXY {proto} {src} 127.0.0.1 {sport} 21\r\n".encode()
+def v1(src: str = CLIENT, sport: int = 40001, dst: str = "127.0.0.1") -> bytes:
+    return f"PROXY TCP4 {src} {dst} {sport} 21\r\n".encode()
 
 
-def v2(src: str = CLIENT, sport: int = 40002, command: int = 1, tlvs: bytes = b"") -> bytes:
-    addrs = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", sport, 21)
+def v2(
+    src: str = CLIENT, sport: int = 40002, command: int = 1, tlvs: bytes = b"", dst: str = "127.0.0.1"
+) -> bytes:
+    addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, 21)
     body = addrs + tlvs
     return V2_SIG + bytes([0x20 | command, 0x11]) + struct.pack("!H", len(body)) + body
 
@@ -140,31 +141,96 @@ def test_bytes_after_the_header_are_the_session(pserver):
     c.close()
 
 
-def test_passive_connection_must_come_from_the_real_client(pserver):
-    c = Balanced(pserver.port, v1())
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_epsv_only_where_it_reaches_this_node(pserver):
+    # The client connected to balancer address 192.0.2.10, but PASV names this
+    # node (127.0.0.1): data goes straight here, EPSV cannot say so.
+    c = Balanced(pserver.port, v1(dst="192.0.2.10"))
     c.login()
     code, text = c.cmd("FEAT")
     assert " PASV" in text and " EPSV" not in text, text
     code, text = c.cmd("EPSV")
     assert code == 502 and "PASV" in text, text
+    assert c.cmd("EPSV ALL")[0] == 502
+    assert c.cmd("PASV")[0] == 227
+    c.close()
+    # The client connected to 127.0.0.1, the address PASV names: the balancer
+    # forwards the passive ports, and EPSV works.
+    c = Balanced(pserver.port, v2(dst="127.0.0.1"))
+    c.login()
+    assert " EPSV" in c.cmd("FEAT")[1]
+    assert c.cmd("EPSV")[0] == 229
+    c.close()
+
+
+def test_passive_connection_must_come_from_the_real_client(pserver):
+    c = Balanced(pserver.port, v1(dst="192.0.2.10"))
+    c.login()
     assert c.cmd("TYPE I")[0] == 200
     code, text = c.cmd("PASV")
     assert code == 227, text
     port = pasv_port(text)
-    # The balancer's address is not the client's: that connection is refused...
-    thief = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.1", 0), timeout=10)
+    # Another address, and the balancer forwarding for another client: refused...
+    thief = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.5", 0), timeout=10)
+    forged = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.1", 0), timeout=10)
+    forged.sendall(v2(src="127.0.0.9"))
     c.send("RETR hello.txt")
     # ...and the real client's is served.
     real = socket.create_connection(("127.0.0.1", port), source_address=(CLIENT, 0), timeout=10)
     assert c.reply()[0] == 150
-    data = b""
-    while chunk := real.recv(65536):
-        data += chunk
-    assert data == b"hello world\n"
+    assert read_all(real) == b"hello world\n"
     assert c.reply()[0] == 226
-    assert closed_without_reply(thief)
-    wait_log(pserver, rf"refused peer=127\.0\.0\.1:\d+ what=\"data connection\" why=\"not from the control connection's address {re.escape(CLIENT)}\"")
-    for s in (thief, real):
+    assert closed_without_reply(thief) and closed_without_reply(forged)
+    wait_log(pserver, rf"refused peer=127\.0\.0\.5:\d+ what=\"data connection\" why=\"not from the control connection's address {re.escape(CLIENT)}\"")
+    wait_log(pserver, rf"refused peer=127\.0\.0\.1:\d+ what=\"data connection\" why=\"forwarded for 127\.0\.0\.9, not the control connection's address {re.escape(CLIENT)}\"")
+    for s in (thief, forged, real):
+        s.close()
+    c.close()
+
+
+@pytest.mark.parametrize("header", [v1, v2], ids=["v1", "v2"])
+def test_forwarded_data_connection_is_read_to_the_header_end(pserver, header):
+    """A balancer that forwards the passive ports puts a PROXY header before
+    the data: an upload sent in the same segment as the header arrives whole,
+    not a byte of it taken for the header, and a download follows."""
+    c = Balanced(pserver.port, header())
+    c.login()
+    assert c.cmd("TYPE I")[0] == 200
+    payload = os.urandom(200_000)
+    name = f"fwd-{header.__name__}.bin"
+    code, text = c.cmd("PASV")
+    data = socket.create_connection(("127.0.0.1", pasv_port(text)), source_address=("127.0.0.1", 0), timeout=10)
+    data.sendall(header(sport=50000) + payload)
+    data.shutdown(socket.SHUT_WR)
+    assert c.cmd(f"STOR {name}")[0] == 150
+    assert c.reply()[0] == 226
+    data.close()
+    assert (pserver.root / name).read_bytes() == payload
+    code, text = c.cmd("PASV")
+    data = socket.create_connection(("127.0.0.1", pasv_port(text)), source_address=("127.0.0.1", 0), timeout=10)
+    data.sendall(header(sport=50001))
+    assert c.cmd(f"RETR {name}")[0] == 150
+    assert read_all(data) == payload
+    assert c.reply()[0] == 226
+    data.close()
+    # A forwarded connection without a header (or one naming nobody) is refused.
+    code, text = c.cmd("PASV")
+    port = pasv_port(text)
+    bare = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.1", 0), timeout=10)
+    bare.sendall(b"PROXY UNKNOWN\r\n")
+    c.send("RETR hello.txt")
+    real = socket.create_connection(("127.0.0.1", port), source_address=(CLIENT, 0), timeout=10)
+    assert c.reply()[0] == 150
+    assert read_all(real) == b"hello world\n"
+    assert c.reply()[0] == 226
+    assert closed_without_reply(bare)
+    for s in (bare, real):
         s.close()
     c.close()
 
@@ -257,22 +323,28 @@ def test_server_without_proxy_protocol_closes_on_a_header(server):
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CLIENTS = 200
+BALANCER = "127.0.0.1"
+NODES = ["127.0.0.3", "127.0.0.4"]
+
+needs_haproxy = pytest.mark.skipif(
+    not os.path.exists(HAPROXY) and not os.environ.get("CI"),
+    reason="haproxy is not installed (.ci/run installs it)",
+)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = BALANCER) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
 class Client(ftplib.FTP):
-    """ftplib that connects where PASV says (the instance, not the balancer)
-    and remembers each PASV answer."""
+    """ftplib that remembers each PASV answer; with `trust_pasv` it connects
+    where PASV says (the node) instead of the control host (the balancer)."""
 
-    trust_server_pasv_ipv4_address = True
-
-    def __init__(self, **kw):
+    def __init__(self, trust_pasv: bool, **kw):
         super().__init__(**kw)
+        self.trust_server_pasv_ipv4_address = trust_pasv
         self.pasv: list[tuple[str, int]] = []
 
     def makepasv(self):
@@ -281,73 +353,113 @@ class Client(ftplib.FTP):
         return host, port
 
 
-def start_haproxy(workdir: Path, mode: str, nodes: list) -> tuple[subprocess.Popen, int]:
-    send = {"v1": "send-proxy", "v2": "send-proxy-v2"}[mode]
-    for _ in range(5):
-        port = free_port()
-        servers = "\n".join(
-            f"    server {name} {n.host}:{n.port} {send} source 127.0.0.1 check check-send-proxy inter 1s"
-            for name, n in zip("ab", nodes)
-        )
-        cfg = workdir / f"haproxy-{mode}.cfg"
-        cfg.write_text(
-            f"""global
-    maxconn 2000
+class Cluster:
+    """Two ringftpd on 127.0.0.3 and 127.0.0.4 (one root, one users file), each
+    with its own passive port range, behind HAProxy on 127.0.0.1.
+
+    - `direct`: each node announces its own address in PASV; data connections
+      go straight to it.
+    - `forwarded`: both announce the balancer's address; HAProxy forwards each
+      node's passive range to it with a PROXY header of its own."""
+
+    def __init__(self, tmp_path: Path, mode: str, data: str):
+        self.mode, self.data = mode, data
+        base = random.randrange(10000, 30000, 400)
+        self.ranges = [range(base, base + 200), range(base + 200, base + 400)]
+        self.nodes = []
+        for i, host in enumerate(NODES):
+            announced = host if data == "direct" else BALANCER
+            self.nodes.append(
+                start_server(
+                    tmp_path / f"node{i}",
+                    root=self.nodes[0].root if self.nodes else None,
+                    users=self.nodes[0].users if self.nodes else None,
+                    host=host,
+                    extra_args=[
+                        "--proxy-protocol", BALANCER,
+                        "--passive-address", announced,
+                        "--passive-ports", f"{self.ranges[i].start}-{self.ranges[i].stop - 1}",
+                    ],
+                )
+            )
+        self.proc, self.port = self._haproxy(tmp_path)
+
+    def _haproxy(self, workdir: Path) -> tuple[subprocess.Popen, int]:
+        send = {"v1": "send-proxy", "v2": "send-proxy-v2"}[self.mode]
+        for _ in range(5):
+            port = free_port()
+            control = "\n".join(
+                f"    server n{i} {n.host}:{n.port} {send} source {BALANCER} check check-send-proxy inter 1s"
+                for i, n in enumerate(self.nodes)
+            )
+            data = ""
+            if self.data == "forwarded":
+                for i, (n, r) in enumerate(zip(self.nodes, self.ranges)):
+                    # No port on the server line: the one the client connected to.
+                    data += (
+                        f"frontend data{i}\n    bind {BALANCER}:{r.start}-{r.stop - 1}\n"
+                        f"    default_backend data{i}\n"
+                        f"backend data{i}\n    server n{i} {n.host} {send} source {BALANCER}\n"
+                    )
+            cfg = workdir / f"haproxy-{self.mode}-{self.data}.cfg"
+            cfg.write_text(
+                f"""global
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s
     timeout client 60s
     timeout server 60s
 frontend ftp
-    bind 127.0.0.1:{port}
-    default_backend nodes
-backend nodes
+    bind {BALANCER}:{port}
+    default_backend control
+backend control
     balance roundrobin
-{servers}
-"""
-        )
-        log = open(workdir / f"haproxy-{mode}.log", "wb")
-        proc = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(cfg)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                    s.settimeout(5)
-                    if s.recv(4).startswith(b"220"):
-                        return proc, port
-            time.sleep(0.1)
-        proc.kill()
-        proc.wait()
-    raise RuntimeError((workdir / f"haproxy-{mode}.log").read_text(errors="replace"))
+{control}
+{data}"""
+            )
+            log_path = workdir / f"haproxy-{self.mode}-{self.data}.log"
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    [HAPROXY, "-db", "-f", str(cfg)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+                )
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    with socket.create_connection((BALANCER, port), timeout=2) as s:
+                        s.settimeout(5)
+                        if s.recv(4).startswith(b"220"):
+                            return proc, port
+                time.sleep(0.1)
+            proc.kill()
+            proc.wait()
+        raise RuntimeError(log_path.read_text(errors="replace"))
+
+    def node_of(self, host: str, port: int) -> int:
+        """Which node a PASV answer came from, checking it names that node's
+        address (direct) or the balancer's (forwarded) and a port of its range."""
+        node = next(i for i, r in enumerate(self.ranges) if port in r)
+        assert host == (NODES[node] if self.data == "direct" else BALANCER), (host, port)
+        return node
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        for n in self.nodes:
+            n.stop()
 
 
-@pytest.mark.skipif(
-    not os.path.exists(HAPROXY) and not os.environ.get("CI"),
-    reason="haproxy is not installed (.ci/run installs it)",
-)
+LOGIN_RE = r"login user=\"alice\" peer=([\d.]+):\d+ result=\"ok\""
+
+
+@needs_haproxy
+@pytest.mark.parametrize("data", ["direct", "forwarded"])
 @pytest.mark.parametrize("mode", ["v1", "v2"])
-def test_haproxy_two_nodes_200_clients(tmp_path, mode):
-    base = random.randrange(10000, 30000, 400)
-    ranges = [range(base, base + 200), range(base + 200, base + 400)]
-    hosts = ["127.0.0.1", "127.0.0.3"]
-    a = start_server(
-        tmp_path / "a",
-        host=hosts[0],
-        extra_args=["--proxy-protocol", "127.0.0.1", "--passive-address", hosts[0],
-                    "--passive-ports", f"{ranges[0].start}-{ranges[0].stop - 1}"],
-    )
-    b = start_server(
-        tmp_path / "b",
-        root=a.root,
-        users=a.users,
-        host=hosts[1],
-        extra_args=["--proxy-protocol", "127.0.0.1", "--passive-address", hosts[1],
-                    "--passive-ports", f"{ranges[1].start}-{ranges[1].stop - 1}"],
-    )
-    proc, port = start_haproxy(tmp_path, mode, [a, b])
-    up = a.root / f"up-{mode}"
+def test_haproxy_two_nodes_200_clients(tmp_path, mode, data):
+    cluster = Cluster(tmp_path, mode, data)
+    root = cluster.nodes[0].root
+    up = root / f"up-{mode}-{data}"
     up.mkdir()
     payloads = [os.urandom(random.randrange(1, 256 * 1024)) for _ in range(CLIENTS)]
     sources = [f"127.0.0.{10 + i % 100}" for i in range(CLIENTS)]
@@ -357,10 +469,11 @@ def test_haproxy_two_nodes_200_clients(tmp_path, mode):
 
     def client(i: int) -> None:
         try:
-            ftp = Client(timeout=30, source_address=(sources[i], 0))
-            ftp.connect("127.0.0.1", port)
+            # Forwarded: plain ftplib, which connects to the control host.
+            ftp = Client(data == "direct", timeout=30, source_address=(sources[i], 0))
+            ftp.connect(BALANCER, cluster.port)
             ftp.login("alice", PASSWORDS["alice"])
-            ftp.cwd(f"/up-{mode}")
+            ftp.cwd("/" + up.name)
             ftp.storbinary(f"STOR c{i}.bin", io.BytesIO(payloads[i]))
             uploaded.wait()
             # Its own file, and a neighbour's (most likely stored by the other node).
@@ -384,35 +497,78 @@ def test_haproxy_two_nodes_200_clients(tmp_path, mode):
             t.join(90)
         elapsed = time.monotonic() - start
     finally:
-        proc.terminate()
-        proc.wait(10)
+        cluster.proc.terminate()
+        cluster.proc.wait(10)
     assert not errors, f"{len(errors)} failures, first: {errors[:5]}"
     assert all(not t.is_alive() for t in threads)
-    for i, data in enumerate(payloads):
-        assert (up / f"c{i}.bin").read_bytes() == data
+    for i, payload in enumerate(payloads):
+        assert (up / f"c{i}.bin").read_bytes() == payload
 
-    # Each node answered PASV with its own address and its own port range.
-    served = {h: 0 for h in hosts}
+    # Each session's three PASV answers came from one node, with its address
+    # (or the balancer's) and a port of its own range; both nodes served.
+    served = [0, 0]
     for answers in pasv:
         assert len(answers) == 3, answers
-        used = {h for h, _ in answers}
-        assert len(used) == 1, answers  # one node per session
-        host = used.pop()
-        served[host] += 1
-        node = hosts.index(host)
-        assert all(p in ranges[node] for _, p in answers), (host, answers)
-    assert served[hosts[0]] > 0 and served[hosts[1]] > 0, served
-    assert sum(served.values()) == CLIENTS
+        nodes = {cluster.node_of(h, p) for h, p in answers}
+        assert len(nodes) == 1, answers
+        served[nodes.pop()] += 1
+    assert served[0] > 0 and served[1] > 0, served
 
-    # Their logs show the real client addresses, never the balancer's.
-    seen: dict[str, set[str]] = {}
-    for name, node in zip(hosts, (a, b)):
-        ips = re.findall(r"login user=\"alice\" peer=([\d.]+):\d+ result=\"ok\"", node.log())
-        assert len(ips) == served[name], (name, len(ips), served[name])
-        seen[name] = set(ips)
-        assert "balancer sent no" not in node.log()
-    assert seen[hosts[0]] | seen[hosts[1]] == set(sources)
-    assert all(ipaddress.ip_address(ip) != ipaddress.ip_address("127.0.0.1") for s in seen.values() for ip in s)
-    print(f"{mode}: {CLIENTS} clients through HAProxy in {elapsed:.1f} s, nodes {served}")
-    a.stop()
-    b.stop()
+    # The logs show the real client addresses, never the balancer's, and no
+    # data connection was refused.
+    seen: set[str] = set()
+    for node, count in zip(cluster.nodes, served):
+        log = node.log()
+        ips = re.findall(LOGIN_RE, log)
+        assert len(ips) == count, (node.host, len(ips), count)
+        seen |= set(ips)
+        assert "refused" not in log, [line for line in log.splitlines() if "refused" in line][:5]
+    assert seen == set(sources)
+    print(f"{mode}/{data}: {CLIENTS} clients through HAProxy in {elapsed:.1f} s, per node {served}")
+    cluster.stop()
+
+
+@needs_haproxy
+@pytest.mark.parametrize("data", ["direct", "forwarded"])
+def test_haproxy_curl_and_lftp(tmp_path, data):
+    """Third-party clients through the balancer, upload through one node and
+    download through the other (round robin). Direct: curl must be told to use
+    the PASV address (it connects to the control host by default since 7.74);
+    EPSV gets 502 and both fall back to PASV. Forwarded: curl as is, EPSV
+    works (the node announces the balancer's address)."""
+    cluster = Cluster(tmp_path, "v2", data)
+    root = cluster.nodes[0].root
+    (root / "up").mkdir()
+    payload = os.urandom(300_000)
+    src = tmp_path / "src.bin"
+    src.write_bytes(payload)
+    url = f"ftp://alice:{PASSWORDS['alice']}@{BALANCER}:{cluster.port}/up"
+    curl = ["curl", "-sS", "-v", "--max-time", "30", "--interface", "127.0.0.5"]
+    if data == "direct":
+        curl.append("--no-ftp-skip-pasv-ip")
+    try:
+        up = subprocess.run([*curl, "-T", str(src), f"{url}/curl.bin"], capture_output=True, text=True, timeout=60)
+        assert up.returncode == 0, up.stderr[-2000:]
+        assert ("< 229 " in up.stderr) == (data == "forwarded"), up.stderr[-2000:]
+        out = tmp_path / "curl-out.bin"
+        down = subprocess.run([*curl, "-o", str(out), f"{url}/curl.bin"], capture_output=True, text=True, timeout=60)
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert out.read_bytes() == payload
+        lftp = subprocess.run(
+            ["lftp", "-c",
+             "set net:socket-bind-ipv4 127.0.0.6; set ftp:prefer-epsv yes; "
+             "set ftp:ssl-allow no; set net:max-retries 3; set net:timeout 20; set net:reconnect-interval-base 1; set net:reconnect-interval-multiplier 1; "
+             f"open -u alice,{PASSWORDS['alice']} -p {cluster.port} {BALANCER}; "
+             f"put {src} -o up/lftp.bin; get up/lftp.bin -o {tmp_path / 'lftp-out.bin'}"],
+            capture_output=True, text=True, timeout=90,
+        )
+        assert lftp.returncode == 0, lftp.stderr
+        assert (tmp_path / "lftp-out.bin").read_bytes() == payload
+    finally:
+        cluster.proc.terminate()
+        cluster.proc.wait(10)
+    assert (root / "up" / "curl.bin").read_bytes() == payload
+    logs = [n.log() for n in cluster.nodes]
+    assert all(re.search(LOGIN_RE, log) for log in logs), "both nodes served"
+    assert set(re.findall(LOGIN_RE, "".join(logs))) == {"127.0.0.5", "127.0.0.6"}
+    cluster.stop()

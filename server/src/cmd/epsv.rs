@@ -2,20 +2,35 @@
 //! ("(|||port|)"), so it works for IPv4 and IPv6 and through NAT. "EPSV ALL"
 //! tells the server that only EPSV will be used from now on.
 //!
-//! Behind a load balancer EPSV cannot work: its reply names no address, so
-//! the client connects to the balancer, while data connections go straight to
-//! this instance. A client that came through one gets 502 and falls back to
-//! PASV, which names this instance's `passive_address`.
+//! Behind a load balancer, EPSV's reply names no address, so the client
+//! connects to the balancer address it used for the control connection. That
+//! works when the balancer forwards this instance's passive ports, that is
+//! when the address PASV would announce (`passive_address`) is that same
+//! address. When PASV names another one (the instance's own, for direct data
+//! connections), the client gets 502 and falls back to PASV.
 
 use ringftp_proto::addr::format_epsv;
 use ringftp_proto::command::EpsvArg;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use ringftp_proto::reply::Reply;
 
 use super::Ctx;
 use crate::data::{canonical_ip, DataPlan};
+use crate::session::Via;
+
+/// Whether a client's EPSV data connection would reach this instance: always
+/// without a balancer; behind one, when the address PASV announces is the
+/// balancer address the client connected to (the balancer forwards the
+/// passive ports).
+pub fn reachable(via: Option<Via>, local: SocketAddr, passive_address: Option<Ipv4Addr>) -> bool {
+    let Some(via) = via else { return true };
+    let announced = passive_address.map_or(canonical_ip(local.ip()), IpAddr::V4);
+    announced == canonical_ip(via.entry.ip())
+}
 
 pub fn run(ctx: &mut Ctx<'_>, arg: EpsvArg) -> Reply {
-    if ctx.via.is_some() {
+    if !reachable(ctx.via, ctx.local, ctx.shared.config.passive_address) {
         return Reply::new(
             502,
             "EPSV not available through the load balancer; use PASV.",

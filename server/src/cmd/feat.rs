@@ -1,8 +1,8 @@
 //! FEAT (RFC 2389 3): the extensions this server supports, one per line,
 //! each line starting with a space. MLST lists its facts, active ones starred
 //! (RFC 3659 7.8). AUTH TLS, PBSZ and PROT (RFC 4217 6) are listed unless
-//! TLS is off. EPSV is not listed to a client that came through a load
-//! balancer (see `epsv.rs`).
+//! TLS is off. EPSV is not listed to a client behind a load
+//! balancer that EPSV cannot serve (see `epsv.rs`).
 
 use ringftp_proto::listing::FactSet;
 use ringftp_proto::reply::Reply;

@@ -71,7 +71,7 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub peer: SocketAddr,
     /// The load balancer the client came through, if any.
-    pub via: Option<SocketAddr>,
+    pub via: Option<crate::session::Via>,
     pub local: SocketAddr,
     pub facts: &'a ringftp_proto::listing::FactSet,
     /// PROT P is in force: data connections use TLS, with these settings.
@@ -186,7 +186,10 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
         Command::Quit => quit::run(s),
         Command::Noop => noop::run(),
         Command::Syst => syst::run(),
-        Command::Feat => feat::run(&s.facts, s.shared.config.tls.is_some(), s.via.is_none()),
+        Command::Feat => {
+            let epsv = epsv::reachable(s.via, s.local, s.shared.config.passive_address);
+            feat::run(&s.facts, s.shared.config.tls.is_some(), epsv)
+        }
         Command::Help(topic) => help::run(topic),
         Command::Opts(arg) => opts::run(&mut s.facts, arg),
         Command::Auth(mech) => {

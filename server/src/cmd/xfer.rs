@@ -40,7 +40,7 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
             "Data connections must be protected: use PROT P.",
         ));
     }
-    let mut conn = data::open(plan, ctx.peer.ip(), cfg.data_timeout)
+    let mut conn = data::open(plan, ctx.peer.ip(), cfg.data_timeout, &cfg.proxy_protocol)
         .await
         .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
     if let Some(tls) = tls {
