@@ -25,9 +25,6 @@ use ringftp_proto::listing::{FileInfo, FileKind};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags, Stat, CWD};
 use rustix::io::Errno;
 
-/// The message of the error [`Jail::create_upload`] returns for `REST n` beyond the end.
-pub const RESTART_BEYOND_EOF: &str = "Restart offset beyond end of file";
-
 /// Why a filesystem operation failed; [`FsError::message`] is the text shown to FTP clients.
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -98,12 +95,6 @@ impl FsError {
 }
 
 fn other_message(e: &io::Error) -> &'static str {
-    if e.kind() == io::ErrorKind::InvalidInput
-        && e.raw_os_error().is_none()
-        && e.to_string() == RESTART_BEYOND_EOF
-    {
-        return RESTART_BEYOND_EOF;
-    }
     match e.raw_os_error() {
         Some(libc::EXDEV) => "Invalid cross-device link",
         Some(libc::EROFS) => "Read-only file system",
@@ -586,13 +577,10 @@ impl Jail {
                     open(OFlags::empty())?
                 };
                 let size = file.metadata().map_err(FsError::from_io)?.len();
-                if n > size {
-                    return Err(FsError::Other(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        RESTART_BEYOND_EOF,
-                    )));
-                }
-                if n < size {
+                // Shorter: the stale tail goes. Longer: the file is extended to n with a
+                // hole, which the client fills; a segmented upload (ringftp, several
+                // connections) starts its later parts so, as vsftpd allows.
+                if n != size {
                     file.set_len(n).map_err(FsError::from_io)?;
                 }
                 Ok(Upload::direct(file, n))
@@ -850,8 +838,8 @@ struct Temp {
 /// - `Append`: opens (creates) the file and writes at its end (offset = current size);
 ///   `abort()` keeps it.
 /// - `Resume(n)`: `REST n` + `STOR`: opens the existing file (creates it if n == 0) and writes
-///   at offset n, truncating anything after n first; n beyond the current size fails with
-///   `FsError::Other` whose message is "Restart offset beyond end of file"; `abort()` keeps it.
+///   at offset n, truncating anything after n first; n beyond the current size extends the
+///   file to n with a hole (a segmented upload's later parts start so); `abort()` keeps it.
 /// - Uploading onto a directory is `IsADirectory`; a symlink as the final component is followed
 ///   only beneath the root (and its target is then rewritten in place, without a temporary
 ///   file). Targets that are not regular files (FIFOs, devices) are refused.
@@ -1230,9 +1218,6 @@ mod tests {
             ] {
                 match f.jail.create_upload(p, mode) {
                     Err(FsError::Escape | FsError::NotFound) => {}
-                    Err(FsError::Other(e)) if e.to_string() == RESTART_BEYOND_EOF => {
-                        panic!("{p}: saw outside size")
-                    }
                     Ok(_) => panic!("{p} {mode:?}: upload opened"),
                     Err(e) => panic!("{p} {mode:?}: unexpected {e:?}"),
                 }
@@ -1628,12 +1613,18 @@ mod tests {
         write_all(&u, b"p!");
         drop(u);
         assert_eq!(std::fs::read(f.root.join("file.txt")).unwrap(), b"help!");
-        // beyond the end
-        match f.jail.create_upload("file.txt", UploadMode::Resume(6)) {
-            Err(e @ FsError::Other(_)) => assert_eq!(e.message(), RESTART_BEYOND_EOF),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(std::fs::read(f.root.join("file.txt")).unwrap(), b"help!");
+        // beyond the end: extended with a hole, written at n
+        let u = f
+            .jail
+            .create_upload("file.txt", UploadMode::Resume(7))
+            .unwrap();
+        assert_eq!(u.offset(), 7);
+        write_all(&u, b"x");
+        drop(u);
+        assert_eq!(
+            std::fs::read(f.root.join("file.txt")).unwrap(),
+            b"help!\0\0x"
+        );
         assert!(matches!(
             f.jail.create_upload("none", UploadMode::Resume(1)),
             Err(FsError::NotFound)
