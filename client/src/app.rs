@@ -12,6 +12,7 @@ use crate::cli::{netrc_lookup, parse_destination, Args};
 use crate::commands::{self, error, CmdErr, Ctx, Global};
 use crate::ftp::{connect_tcp, Ftp, FtpError, Login};
 use crate::messages;
+use crate::parallel::{Connector, Pool, Settings};
 use crate::shell;
 
 /// Print the reason and "Connection closed." and give sftp's status 255.
@@ -94,7 +95,7 @@ pub fn run(args: Args) -> u8 {
     };
 
     // Three password tries, worded as ssh words them.
-    let mut logged_in = false;
+    let mut logged_in = None;
     for attempt in 0..3 {
         let pass = match (&netrc_pass, attempt) {
             (Some(p), 0) => p.clone(),
@@ -119,7 +120,7 @@ pub fn run(args: Args) -> u8 {
         };
         match res {
             Ok(Login::Ok) => {
-                logged_in = true;
+                logged_in = Some(pw);
                 break;
             }
             Ok(Login::Denied) => {
@@ -130,10 +131,14 @@ pub fn run(args: Args) -> u8 {
             Err(e) => return closed(&format!("ringftp: {e}")),
         }
     }
-    if !logged_in {
+    let Some(pw) = logged_in else {
         error(&messages::permission_denied_final(&user, &host));
         return closed("");
-    }
+    };
+    // Extra connections for parallel transfers log in the same way; the
+    // connector keeps the password (zeroed when dropped), nothing else does.
+    let connector = (args.parallel > 1).then(|| Connector::new(&host, port, &user, &pw));
+    drop(pw);
     if let Err(e) = ftp.setup() {
         return closed(&format!("ringftp: {e}"));
     }
@@ -161,6 +166,13 @@ pub fn run(args: Args) -> u8 {
         },
         limit: args.limit.map(|k| k * 1024 / 8).unwrap_or(0),
         interrupted: INTERRUPTED_REF,
+        pool: Pool::new(
+            connector,
+            Settings {
+                streams: usize::try_from(args.parallel).unwrap_or(1),
+                segment_min: args.parallel_min,
+            },
+        ),
     };
 
     if let Some(file1) = dest.path.as_deref() {
@@ -177,7 +189,7 @@ pub fn run(args: Args) -> u8 {
                 Ok(()) => {}
                 Err(CmdErr::Fatal(m)) => return closed(&m),
                 Err(CmdErr::Failed) => {
-                    ctx.ftp.quit();
+                    ctx.quit();
                     return 1;
                 }
             }
@@ -191,7 +203,7 @@ pub fn run(args: Args) -> u8 {
                 args.resume,
                 false,
             );
-            ctx.ftp.quit();
+            ctx.quit();
             return match r {
                 Ok(()) => 0,
                 Err(CmdErr::Fatal(m)) => closed(&m),

@@ -46,10 +46,42 @@ pub struct Args {
     /// Read login and password from this netrc file instead of ~/.netrc.
     #[arg(long = "netrc-file", value_name = "file")]
     pub netrc_file: Option<PathBuf>,
+    /// Connections per transfer: big files in that many segments, `-r` and
+    /// globs with that many files in flight; 1 = off. Hidden, so that the
+    /// help stays sftp's (documented in client/README.md).
+    #[arg(long = "parallel", value_name = "n", hide = true,
+          default_value_t = crate::parallel::DEFAULT_STREAMS,
+          value_parser = clap::value_parser!(u64).range(1..=crate::parallel::MAX_STREAMS))]
+    pub parallel: u64,
+    /// Smallest file cut into segments, in bytes (K, M, G suffixes).
+    #[arg(long = "parallel-min", value_name = "size", hide = true,
+          default_value_t = crate::parallel::DEFAULT_SEGMENT_MIN,
+          value_parser = parse_size)]
+    pub parallel_min: u64,
     /// [user@]host[:path] or ftp://[user@]host[:port][/path]
     pub destination: String,
     /// Local path for a host:file download.
     pub localpath: Option<String>,
+}
+
+/// `123`, `64K`, `64M`, `1G` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("bad size suffix in \"{s}\"")),
+            };
+            (s.get(..i).unwrap_or(""), m)
+        }
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("bad size \"{s}\""))
 }
 
 /// Where to connect and what to do first.
@@ -238,6 +270,18 @@ mod tests {
         assert_eq!(d.host, "::1");
         assert_eq!(d.path.as_deref(), Some("/tmp"));
         assert!(parse_destination("u@:x").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999999G").is_err());
     }
 
     #[test]

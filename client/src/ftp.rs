@@ -481,8 +481,20 @@ impl Ftp {
         Ok(data)
     }
 
+    /// Start `STOR path` (after `REST rest` when rest > 0) on a fresh data
+    /// connection; returns the data socket once the server answered 1xx.
+    /// Used for the parts of a segmented upload (`parallel`).
+    pub fn begin_stor(&mut self, path: &str, rest: u64) -> Result<TcpStream, FtpError> {
+        self.start_transfer(Command::Stor(path.to_string()), rest)
+    }
+
+    /// NOOP: is this control connection still usable?
+    pub fn noop(&mut self) -> Result<(), FtpError> {
+        self.expect_ok(&Command::Noop).map(|_| ())
+    }
+
     /// Read the final reply of a transfer after the data socket was closed.
-    fn finish_transfer(&mut self) -> Result<(), FtpError> {
+    pub fn finish_transfer(&mut self) -> Result<(), FtpError> {
         let r = self.read_reply()?;
         if r.is_success() {
             Ok(())
@@ -863,6 +875,127 @@ fn send_from_file(
         if size > 0 && offset + total >= size {
             // Keep going only if the file grew; sendfile returns 0 at EOF.
             continue;
+        }
+    }
+    Ok(total)
+}
+
+/// Receive exactly `len` bytes from the data socket into `file` at `offset`
+/// (splice with an explicit file offset, so several of these can fill one
+/// file at once). Stops with Interrupted when `stop` is set; a socket that
+/// ends early is `FtpError::Closed`. `moved` is called with each chunk's size.
+pub fn recv_range(
+    data: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    let sock = data.as_raw_fd();
+    let out = file.as_raw_fd();
+    let (pr, pw) = make_pipe()?;
+    let mut off = offset as libc::loff_t;
+    let mut total = 0u64;
+    while total < len {
+        if !poll_fd(sock, libc::POLLIN, stop)? {
+            continue;
+        }
+        let want = ((len - total).min(CHUNK as u64)) as usize;
+        // SAFETY: valid fds; null offset: the socket has none.
+        let n = unsafe {
+            libc::splice(
+                sock,
+                std::ptr::null_mut(),
+                pw.as_raw_fd(),
+                std::ptr::null_mut(),
+                want,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                _ => return Err(e.into()),
+            }
+        }
+        if n == 0 {
+            return Err(FtpError::Closed);
+        }
+        let mut left = n as usize;
+        while left > 0 {
+            // SAFETY: valid fds; `off` is a valid loff_t the kernel advances.
+            let m = unsafe {
+                libc::splice(
+                    pr.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    out,
+                    &mut off,
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if m < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(FtpError::Local(e));
+            }
+            if m == 0 {
+                return Err(FtpError::Local(io::Error::from(io::ErrorKind::WriteZero)));
+            }
+            left -= m as usize;
+        }
+        total += n as u64;
+        moved(n as u64);
+        if stop.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    Ok(total)
+}
+
+/// Send exactly `len` bytes of `file` from `offset` with sendfile(2); a
+/// file that ends early is a local error. Stops with Interrupted when `stop`
+/// is set. `moved` is called with each chunk's size.
+pub fn send_range(
+    data: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    let sock = data.as_raw_fd();
+    let fd = file.as_raw_fd();
+    let mut off = offset as libc::off_t;
+    let mut total = 0u64;
+    while total < len {
+        if !poll_fd(sock, libc::POLLOUT, stop)? {
+            continue;
+        }
+        let want = ((len - total).min(CHUNK as u64)) as usize;
+        // SAFETY: valid fds; `off` is a valid off_t the kernel advances.
+        let n = unsafe { libc::sendfile(sock, fd, &mut off, want) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                _ => return Err(e.into()),
+            }
+        }
+        if n == 0 {
+            return Err(FtpError::Local(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank during upload",
+            )));
+        }
+        total += n as u64;
+        moved(n as u64);
+        if stop.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
         }
     }
     Ok(total)

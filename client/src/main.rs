@@ -8,6 +8,7 @@
 //! - `commands`: the command table and one file per sftp command
 //! - `argv`: sftp's tokenizer (makeargv) and BSD getopt
 //! - `glob`: remote glob(3) expansion over listings, local globs
+//! - `parallel`: extra connections, segmented transfers, files in flight
 //! - `progress`: sftp's progress meter
 //! - `shell`: REPL (rustyline), batch mode, SIGINT, Tab completion
 //! - `messages`: every sftp-identical message string
@@ -19,6 +20,7 @@ mod commands;
 mod ftp;
 mod glob;
 mod messages;
+mod parallel;
 mod progress;
 mod shell;
 

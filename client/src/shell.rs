@@ -113,11 +113,11 @@ pub fn interactive_loop(ctx: Ctx, batch: Option<Box<dyn BufRead>>) -> u8 {
         let line = line.split('\n').next().unwrap_or("");
         let flow = run_line(&mut ctx, line, batchmode, true);
         if let Some(code) = flow_status(&flow) {
-            ctx.ftp.quit();
+            ctx.quit();
             return code;
         }
     }
-    ctx.ftp.quit();
+    ctx.quit();
     0
 }
 
@@ -171,7 +171,7 @@ fn readline_loop(ctx: Ctx) -> u8 {
             }
         }
     };
-    ctx.borrow_mut().ftp.quit();
+    ctx.borrow_mut().quit();
     code
 }
 

@@ -5,6 +5,7 @@
 
 use std::fs::{File, FileTimes, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use ringftp_proto::listing::{FileInfo, FileKind};
@@ -13,9 +14,10 @@ use super::{
     basename, error, local_is_dir, make_absolute_pwd_glob, path_append, say, strerror, CmdErr,
     CmdResult, Ctx, Invocation,
 };
-use crate::ftp::{FtpError, TransferCtl};
+use crate::ftp::{Ftp, FtpError, TransferCtl};
 use crate::glob::remote_glob;
 use crate::messages;
+use crate::parallel::{self, Direction, JobEnd, StartError};
 use crate::progress::{meter_name, Meter};
 
 const MAX_DIR_DEPTH: usize = 64;
@@ -66,6 +68,32 @@ pub fn process_get(
     let pflag = pflag || ctx.global.pflag;
     let fflag = fflag || ctx.global.fflag;
     let resume = resume || ctx.global.aflag;
+    // Several plain files, none big enough for segments: K in flight, each
+    // announced with sftp's line as it starts.
+    let plain = matches.iter().all(|m| {
+        m.info
+            .as_ref()
+            .is_some_and(|i| i.kind == FileKind::File && !ctx.segmented(i.size, resume))
+    });
+    if !single && plain && ctx.streams(resume) > 1 {
+        let jobs: Vec<GetJob> = matches
+            .iter()
+            .filter_map(|m| {
+                let shown = m.marked();
+                let local = match dst {
+                    Some(d) => path_append(d, &basename(&shown)),
+                    None => basename(&shown),
+                };
+                Some(GetJob {
+                    info: m.info.clone()?,
+                    remote: shown,
+                    local,
+                    in_tree: false,
+                })
+            })
+            .collect();
+        return fetch_files(ctx, &jobs, meter_name(&abs_src), pflag, fflag);
+    }
     for m in &matches {
         if ctx.interrupted() {
             break;
@@ -133,6 +161,11 @@ pub fn do_download(
         0o666
     };
     let size = info.size;
+    if ctx.segmented(size, resume) {
+        if let Some(r) = download_segmented(ctx, remote, local, &info, mode, pflag, fflag) {
+            return r;
+        }
+    }
 
     // Resume needs the local size before REST; otherwise the remote open
     // comes first so a refused RETR leaves no empty local file (as sftp).
@@ -233,16 +266,7 @@ pub fn do_download(
     }
     if result.is_ok() {
         if pflag {
-            if let Err(e) = file.set_permissions(Permissions::from_mode(mode)) {
-                error(&messages::local_chmod(local, &strerror(&e)));
-            }
-            if info.mtime != 0 {
-                let t = mtime_of(info.mtime);
-                let times = FileTimes::new().set_accessed(t).set_modified(t);
-                if let Err(e) = file.set_times(times) {
-                    error(&messages::local_set_times(local, &strerror(&e)));
-                }
-            }
+            preserve_local(&file, local, &info, mode);
         }
         if resume && !modified {
             if !ctx.log_quiet {
@@ -255,6 +279,120 @@ pub fn do_download(
         }
     }
     result
+}
+
+/// `-p`: the remote mode and mtime on the downloaded file.
+fn preserve_local(file: &File, local: &str, info: &FileInfo, mode: u32) {
+    if let Err(e) = file.set_permissions(Permissions::from_mode(mode)) {
+        error(&messages::local_chmod(local, &strerror(&e)));
+    }
+    if info.mtime != 0 {
+        let t = mtime_of(info.mtime);
+        let times = FileTimes::new().set_accessed(t).set_modified(t);
+        if let Err(e) = file.set_times(times) {
+            error(&messages::local_set_times(local, &strerror(&e)));
+        }
+    }
+}
+
+/// One big file in segments over several connections (`parallel`): part 0
+/// on the main connection, the others on extra ones, written at their
+/// offsets into one preallocated local file, opened (truncated) only after
+/// every part's RETR was accepted, as a one-stream get opens it after its
+/// RETR. A failure cuts the local file to the prefix that did arrive, so
+/// `reget` continues from true data. `None`: no extra connection or a part
+/// refused to start; the caller fetches over one stream.
+fn download_segmented(
+    ctx: &mut Ctx,
+    remote: &str,
+    local: &str,
+    info: &FileInfo,
+    mode: u32,
+    pflag: bool,
+    fflag: bool,
+) -> Option<CmdResult> {
+    let size = info.size;
+    let want = parallel::plan(size, ctx.streams(false)).len();
+    let mut extra = ctx.pool.take(want.saturating_sub(1));
+    if extra.is_empty() {
+        return None;
+    }
+    let parts = parallel::plan(size, extra.len() + 1);
+    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
+        .chain(extra.iter_mut())
+        .collect();
+    let datas = match parallel::start_parts(&mut conns, &parts, |f, off| f.begin_retr(remote, off))
+    {
+        Ok(d) => d,
+        Err(StartError { part: 0, error }) => {
+            drop(conns);
+            ctx.pool.put_back(extra);
+            return Some(Err(ctx.fail(error, |s| messages::remote_open(remote, s))));
+        }
+        Err(StartError { part, error }) => {
+            tracing::info!(part, error = %error, "segment refused; one stream");
+            drop(conns);
+            ctx.pool.put_back(extra);
+            return None;
+        }
+    };
+    let file = match open_trunc(local, mode) {
+        Ok(f) => f,
+        Err(e) => {
+            error(&messages::open_local(local, &strerror(&e)));
+            parallel::abort_parts(&mut conns, datas);
+            drop(conns);
+            ctx.pool.put_back(extra);
+            return Some(Err(CmdErr::Failed));
+        }
+    };
+    parallel::preallocate(&file, size);
+    let mut meter = if ctx.showprogress && size != 0 {
+        Some(Meter::start(meter_name(remote), size, 0))
+    } else {
+        None
+    };
+    let mut last = 0;
+    let mut progress = |pos: u64| {
+        last = pos;
+        if let Some(m) = meter.as_mut() {
+            m.update(pos);
+        }
+    };
+    let (r, done) = parallel::pump_parts(
+        &mut conns,
+        datas,
+        &parts,
+        Direction::Get,
+        &file,
+        ctx.interrupted,
+        &mut progress,
+    );
+    if let Some(m) = meter.take() {
+        m.stop(last);
+    }
+    drop(conns);
+    ctx.pool.put_back(extra);
+    if let Err(e) = r {
+        let _ = file.set_len(parallel::complete_prefix(&parts, &done));
+        return Some(match e {
+            FtpError::Interrupted => Err(CmdErr::Failed),
+            FtpError::Local(e) => {
+                error(&messages::write_local(local, &strerror(&e)));
+                Err(CmdErr::Failed)
+            }
+            e => Err(ctx.fail(e, |s| messages::read_remote(remote, s))),
+        });
+    }
+    if pflag {
+        preserve_local(&file, local, info, mode);
+    }
+    if fflag {
+        if let Err(e) = file.sync_all() {
+            error(&messages::local_sync(local, &strerror(&e)));
+        }
+    }
+    Some(Ok(()))
 }
 
 fn open_trunc(path: &str, mode: u32) -> std::io::Result<File> {
@@ -291,7 +429,24 @@ pub fn download_dir(
     fflag: bool,
 ) -> CmdResult {
     let canon = ringftp_proto::path::normalize("/", src).unwrap_or_else(|_| src.to_string());
-    download_dir_internal(
+    if ctx.streams(resume) == 1 {
+        return download_dir_internal(
+            ctx,
+            &canon,
+            dst,
+            0,
+            dirattrib.cloned(),
+            pflag,
+            resume,
+            fflag,
+            None,
+        );
+    }
+    // Parallel: walk first (sftp's `Retrieving` lines, local directories),
+    // then fetch the files K at a time, then the directories' modes and
+    // times, deepest first, as sftp sets them after their contents.
+    let mut tree = Tree::default();
+    let walked = download_dir_internal(
         ctx,
         &canon,
         dst,
@@ -300,7 +455,203 @@ pub fn download_dir(
         pflag,
         resume,
         fflag,
-    )
+        Some(&mut tree),
+    );
+    if let Err(CmdErr::Fatal(m)) = walked {
+        return Err(CmdErr::Fatal(m));
+    }
+    let fetched = fetch_files(ctx, &tree.files, meter_name(&canon), pflag, fflag);
+    for d in tree.dirs.iter().rev() {
+        fix_local_dir(d, pflag);
+    }
+    fetched?;
+    walked
+}
+
+/// A file to fetch as one job of a parallel `get`.
+struct GetJob {
+    remote: String,
+    local: String,
+    info: FileInfo,
+    /// Inside `get -r`: a failure also prints sftp's `download "x" to "y" failed`.
+    in_tree: bool,
+}
+
+/// A local directory whose mode and times are set after its files.
+struct DirFix {
+    path: String,
+    mtime: i64,
+    mode: u32,
+    tmpmode: u32,
+}
+
+/// What a parallel `get -r` gathers while walking.
+#[derive(Default)]
+struct Tree {
+    files: Vec<GetJob>,
+    dirs: Vec<DirFix>,
+}
+
+fn fix_local_dir(d: &DirFix, pflag: bool) {
+    let dst = d.path.as_str();
+    if pflag && d.mtime != 0 {
+        let t = mtime_of(d.mtime);
+        if let Ok(f) = File::open(dst) {
+            if let Err(e) = f.set_times(FileTimes::new().set_accessed(t).set_modified(t)) {
+                error(&format!("local set times on \"{dst}\": {}", strerror(&e)));
+            }
+        }
+    }
+    if d.mode != d.tmpmode {
+        if let Err(e) = std::fs::set_permissions(dst, Permissions::from_mode(d.mode)) {
+            error(&format!(
+                "local chmod directory \"{dst}\": {}",
+                strerror(&e)
+            ));
+        }
+    }
+}
+
+/// Fetch `jobs` over up to `--parallel` connections, whole files each, with
+/// one meter for all of them.
+fn fetch_files(ctx: &mut Ctx, jobs: &[GetJob], name: &str, pflag: bool, fflag: bool) -> CmdResult {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let k = ctx.streams(false).min(jobs.len());
+    let mut extra = ctx.pool.take(k.saturating_sub(1));
+    let total: u64 = jobs.iter().map(|j| j.info.size).sum();
+    let mut meter = if ctx.showprogress && total != 0 {
+        Some(Meter::start(name, total, 0))
+    } else {
+        None
+    };
+    let mut last = 0;
+    let mut progress = |pos: u64| {
+        last = pos;
+        if let Some(m) = meter.as_mut() {
+            m.update(pos);
+        }
+    };
+    let quiet = ctx.quiet;
+    let announce = |j: &GetJob| {
+        if !quiet && !j.in_tree {
+            say(&messages::fetching(&j.remote, &j.local));
+        }
+    };
+    let work = |f: &mut Ftp, j: &GetJob, stop: &AtomicBool, add: &dyn Fn(u64)| {
+        fetch_one(f, j, pflag, fflag, stop, add)
+    };
+    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
+        .chain(extra.iter_mut())
+        .collect();
+    let ends = parallel::run_jobs(
+        &mut conns,
+        jobs,
+        ctx.interrupted,
+        &mut progress,
+        &announce,
+        &work,
+    );
+    drop(conns);
+    if let Some(m) = meter.take() {
+        m.stop(last);
+    }
+    ctx.pool.put_back(extra);
+    let mut result = Ok(());
+    for end in ends {
+        match end {
+            JobEnd::Done => {}
+            JobEnd::Failed => result = Err(CmdErr::Failed),
+            JobEnd::Lost(e) => return Err(fatal(e)),
+        }
+    }
+    result
+}
+
+/// A failed job: the connection is gone (`Lost`), or the message is printed.
+fn report(e: FtpError, msg: impl FnOnce(&str) -> String) -> JobEnd {
+    if e.is_fatal() {
+        return JobEnd::Lost(e);
+    }
+    error(&msg(e.status()));
+    JobEnd::Failed
+}
+
+/// One whole file on one connection (a job of `fetch_files`): do_download
+/// for a file whose attributes the listing gave, without resume.
+fn fetch_one(
+    ftp: &mut Ftp,
+    job: &GetJob,
+    pflag: bool,
+    fflag: bool,
+    stop: &AtomicBool,
+    add: &dyn Fn(u64),
+) -> JobEnd {
+    let end = fetch_one_inner(ftp, job, pflag, fflag, stop, add);
+    if job.in_tree && matches!(end, JobEnd::Failed) && !stop.load(Ordering::SeqCst) {
+        error(&messages::download_failed(&job.remote, &job.local));
+    }
+    end
+}
+
+fn fetch_one_inner(
+    ftp: &mut Ftp,
+    job: &GetJob,
+    pflag: bool,
+    fflag: bool,
+    stop: &AtomicBool,
+    add: &dyn Fn(u64),
+) -> JobEnd {
+    let (remote, local) = (job.remote.as_str(), job.local.as_str());
+    let mode = if job.info.mode != 0 {
+        job.info.mode & 0o777
+    } else {
+        0o666
+    };
+    let data = match ftp.begin_retr(remote, 0) {
+        Ok(d) => d,
+        Err(e) => return report(e, |s| messages::remote_open(remote, s)),
+    };
+    let file = match open_trunc(local, mode) {
+        Ok(f) => f,
+        Err(e) => {
+            error(&messages::open_local(local, &strerror(&e)));
+            drop(data);
+            return match ftp.abort() {
+                Ok(()) => JobEnd::Failed,
+                Err(e) => JobEnd::Lost(e),
+            };
+        }
+    };
+    let mut prev = 0;
+    let mut progress = |pos: u64| {
+        add(pos.saturating_sub(prev));
+        prev = pos;
+    };
+    let mut tctl = TransferCtl {
+        interrupt: stop,
+        limit: 0,
+        progress: &mut progress,
+    };
+    match ftp.finish_retr(data, &file, 0, &mut tctl) {
+        Ok(_) => {}
+        Err(FtpError::Interrupted) => return JobEnd::Failed,
+        Err(FtpError::Local(e)) => {
+            error(&messages::write_local(local, &strerror(&e)));
+            return JobEnd::Failed;
+        }
+        Err(e) => return report(e, |s| messages::read_remote(remote, s)),
+    }
+    if pflag {
+        preserve_local(&file, local, &job.info, mode);
+    }
+    if fflag {
+        if let Err(e) = file.sync_all() {
+            error(&messages::local_sync(local, &strerror(&e)));
+        }
+    }
+    JobEnd::Done
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -313,6 +664,7 @@ fn download_dir_internal(
     pflag: bool,
     resume: bool,
     fflag: bool,
+    mut tree: Option<&mut Tree>,
 ) -> CmdResult {
     if depth >= MAX_DIR_DEPTH {
         error(&messages::max_depth(depth));
@@ -381,11 +733,22 @@ fn download_dir_internal(
                     pflag,
                     resume,
                     fflag,
+                    tree.as_deref_mut(),
                 );
                 match r {
                     Err(CmdErr::Fatal(m)) => return Err(CmdErr::Fatal(m)),
                     Err(e) => ret = Err(e),
                     Ok(()) => {}
+                }
+            }
+            FileKind::File if tree.is_some() => {
+                if let Some(t) = tree.as_deref_mut() {
+                    t.files.push(GetJob {
+                        remote: new_src,
+                        local: new_dst,
+                        info: ent,
+                        in_tree: true,
+                    });
                 }
             }
             FileKind::File => {
@@ -405,21 +768,15 @@ fn download_dir_internal(
             }
         }
     }
-    if pflag && attr.mtime != 0 {
-        let t = mtime_of(attr.mtime);
-        if let Ok(f) = File::open(dst) {
-            if let Err(e) = f.set_times(FileTimes::new().set_accessed(t).set_modified(t)) {
-                error(&format!("local set times on \"{dst}\": {}", strerror(&e)));
-            }
-        }
-    }
-    if mode != tmpmode {
-        if let Err(e) = std::fs::set_permissions(dst, Permissions::from_mode(mode)) {
-            error(&format!(
-                "local chmod directory \"{dst}\": {}",
-                strerror(&e)
-            ));
-        }
+    let fix = DirFix {
+        path: dst.to_string(),
+        mtime: attr.mtime,
+        mode,
+        tmpmode,
+    };
+    match tree {
+        Some(t) => t.dirs.push(fix),
+        None => fix_local_dir(&fix, pflag),
     }
     ret
 }

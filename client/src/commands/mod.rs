@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::argv::{getopt, makeargv, undo_glob_escape};
 use crate::ftp::{Ftp, FtpError};
 use crate::messages;
+use crate::parallel::Pool;
 
 /// Which command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,11 +222,40 @@ pub struct Ctx {
     /// Bytes per second for -l, 0 = unlimited.
     pub limit: u64,
     pub interrupted: &'static AtomicBool,
+    /// Extra connections for parallel transfers (`--parallel`).
+    pub pool: Pool,
 }
 
 impl Ctx {
+    /// QUIT the extra connections, then the main one.
+    pub fn quit(&mut self) {
+        self.pool.quit();
+        self.ftp.quit();
+    }
+
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// How many connections a transfer may use: `--parallel`, but one for
+    /// resumed transfers (`-a`, `reget`, `reput`: one stream continues the
+    /// one prefix there is) and under `-l` (the limit is per connection).
+    pub fn streams(&self, resume: bool) -> usize {
+        if resume || self.limit > 0 {
+            1
+        } else {
+            self.pool.settings.streams.max(1)
+        }
+    }
+
+    /// Whether a file of `size` bytes is cut into segments: more than one
+    /// stream, at least `--parallel-min` bytes, and a server with
+    /// `REST STREAM` in FEAT.
+    pub fn segmented(&self, size: u64, resume: bool) -> bool {
+        self.streams(resume) > 1
+            && size >= self.pool.settings.segment_min
+            && size > 0
+            && self.ftp.features.rest_stream
     }
 
     /// Like `fail`, but when the server's reply does not say why, ask whether

@@ -4,15 +4,17 @@
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ringftp_proto::listing::FileKind;
 
 use super::{
     basename, error, make_absolute, path_append, say, strerror, CmdErr, CmdResult, Ctx, Invocation,
 };
-use crate::ftp::{FtpError, TransferCtl};
+use crate::ftp::{Ftp, FtpError, TransferCtl};
 use crate::glob::local_glob;
 use crate::messages;
+use crate::parallel::{self, Direction, JobEnd, StartError};
 use crate::progress::{meter_name, Meter};
 
 const MAX_DIR_DEPTH: usize = 64;
@@ -72,6 +74,33 @@ pub fn process_put(
     let pflag = pflag || ctx.global.pflag;
     let fflag = fflag || ctx.global.fflag;
     let resume = resume || ctx.global.aflag;
+    // Several plain files, none big enough for segments: K in flight, each
+    // announced with sftp's line as it starts.
+    if !single && ctx.streams(resume) > 1 {
+        let metas: Vec<Option<std::fs::Metadata>> = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file()))
+            .collect();
+        let plain = metas
+            .iter()
+            .all(|m| m.as_ref().is_some_and(|m| !ctx.segmented(m.len(), resume)));
+        if plain {
+            let jobs: Vec<PutJob> = paths
+                .iter()
+                .zip(&metas)
+                .map(|(p, m)| PutJob {
+                    local: p.clone(),
+                    remote: match &tmp_dst {
+                        Some(d) => path_append(d, &basename(p)),
+                        None => make_absolute(&basename(p), &ctx.pwd),
+                    },
+                    size: m.as_ref().map_or(0, |m| m.len()),
+                    in_tree: false,
+                })
+                .collect();
+            return send_files(ctx, &jobs, meter_name(src), pflag);
+        }
+    }
     let mut result = Ok(());
     for p in &paths {
         if ctx.interrupted() {
@@ -140,6 +169,11 @@ pub fn do_upload(
         return Err(CmdErr::Failed);
     }
     let size = meta.len();
+    if ctx.segmented(size, resume) {
+        if let Some(r) = upload_segmented(ctx, local, remote, &file, &meta, pflag) {
+            return r;
+        }
+    }
     let mut offset = 0;
     if resume {
         match ctx.ftp.stat(remote) {
@@ -196,15 +230,136 @@ pub fn do_upload(
         Err(e) => return Err(ctx.fail(e, |s| messages::write_remote(remote, s))),
     }
     if pflag {
-        let mode = meta.permissions().mode() & 0o777;
-        if let Err(e) = ctx.ftp.chmod(mode, remote) {
-            return Err(ctx.fail(e, |s| format!("remote fsetstat: {s}")));
-        }
-        if let Err(e) = ctx.ftp.mfmt(meta.mtime(), remote) {
-            return Err(ctx.fail(e, |s| format!("remote fsetstat: {s}")));
-        }
+        preserve_remote(ctx, remote, &meta)?;
     }
     Ok(())
+}
+
+/// `-p`: the local mode and mtime on the uploaded file.
+fn preserve_remote(ctx: &mut Ctx, remote: &str, meta: &std::fs::Metadata) -> CmdResult {
+    let mode = meta.permissions().mode() & 0o777;
+    if let Err(e) = ctx.ftp.chmod(mode, remote) {
+        return Err(ctx.fail(e, |s| format!("remote fsetstat: {s}")));
+    }
+    if let Err(e) = ctx.ftp.mfmt(meta.mtime(), remote) {
+        return Err(ctx.fail(e, |s| format!("remote fsetstat: {s}")));
+    }
+    Ok(())
+}
+
+/// One big file in segments over several connections (`parallel`), with
+/// the upload rule intact: the parts go into a temporary name beside the
+/// target (`.<name>.ringftp-<random>.part`), part 0 with `STOR`, part k
+/// with `REST off_k` + `STOR`, started in order (see `parallel`). Only when
+/// every part has its 226 and the server's SIZE matches is the temporary
+/// file renamed over the target (RNFR/RNTO: rename(2) on the server,
+/// atomic), after taking the old file's permission bits as a one-stream
+/// STOR would. On any failure the temporary file is deleted (best effort)
+/// and the old file stays as it was. `None`: a symlink or directory target,
+/// no extra connection, or a part refused to start: the caller uploads
+/// over one stream.
+fn upload_segmented(
+    ctx: &mut Ctx,
+    local: &str,
+    remote: &str,
+    file: &File,
+    meta: &std::fs::Metadata,
+    pflag: bool,
+) -> Option<CmdResult> {
+    let size = meta.len();
+    // A link stays a link and a directory gets the server's own refusal:
+    // both are left to the one-stream STOR.
+    let keep_mode = match ctx.ftp.stat(remote) {
+        Ok(Some(i)) if i.kind != FileKind::File => return None,
+        Ok(Some(i)) => Some(i.mode & 0o777).filter(|m| *m != 0),
+        Ok(None) => None,
+        Err(e) if e.is_fatal() => return Some(Err(fatal(e))),
+        Err(_) => None,
+    };
+    let want = parallel::plan(size, ctx.streams(false)).len();
+    let mut extra = ctx.pool.take(want.saturating_sub(1));
+    if extra.is_empty() {
+        return None;
+    }
+    let parts = parallel::plan(size, extra.len() + 1);
+    let temp = parallel::temp_name(remote);
+    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
+        .chain(extra.iter_mut())
+        .collect();
+    let datas = match parallel::start_parts(&mut conns, &parts, |f, off| f.begin_stor(&temp, off)) {
+        Ok(d) => d,
+        Err(StartError { part: 0, error }) => {
+            drop(conns);
+            ctx.pool.put_back(extra);
+            return Some(Err(ctx.fail(error, |s| messages::remote_open(remote, s))));
+        }
+        Err(StartError { part, error }) => {
+            tracing::info!(part, error = %error, "segment refused; one stream");
+            drop(conns);
+            ctx.pool.put_back(extra);
+            let _ = ctx.ftp.dele(&temp);
+            return None;
+        }
+    };
+    let mut meter = if ctx.showprogress && size != 0 {
+        Some(Meter::start(meter_name(local), size, 0))
+    } else {
+        None
+    };
+    let mut last = 0;
+    let mut progress = |pos: u64| {
+        last = pos;
+        if let Some(m) = meter.as_mut() {
+            m.update(pos);
+        }
+    };
+    let (r, _) = parallel::pump_parts(
+        &mut conns,
+        datas,
+        &parts,
+        Direction::Put,
+        file,
+        ctx.interrupted,
+        &mut progress,
+    );
+    if let Some(m) = meter.take() {
+        m.stop(last);
+    }
+    drop(conns);
+    ctx.pool.put_back(extra);
+    let committed = r.and_then(|()| {
+        if ctx.ftp.features.size {
+            let got = ctx.ftp.size(&temp)?;
+            if got != size {
+                return Err(FtpError::Malformed(format!(
+                    "uploaded {got} bytes of {size}"
+                )));
+            }
+        }
+        if let Some(m) = keep_mode {
+            let _ = ctx.ftp.chmod(m, &temp);
+        }
+        ctx.ftp.rename(&temp, remote)
+    });
+    if let Err(e) = committed {
+        if !e.is_fatal() {
+            let _ = ctx.ftp.dele(&temp);
+        }
+        return Some(match e {
+            FtpError::Interrupted => Err(CmdErr::Failed),
+            FtpError::Local(e) => {
+                error(&format!("read local \"{local}\": {}", strerror(&e)));
+                Err(CmdErr::Failed)
+            }
+            e => Err(ctx.fail(e, |s| messages::write_remote(remote, s))),
+        });
+    }
+    if pflag {
+        if let Err(e) = preserve_remote(ctx, remote, meta) {
+            return Some(Err(e));
+        }
+    }
+    Some(Ok(()))
 }
 
 /// sftp-client.c upload_dir.
@@ -223,9 +378,196 @@ pub fn upload_dir(
             return Err(CmdErr::Failed);
         }
     };
-    upload_dir_internal(ctx, src, &canon, 0, pflag, resume, fflag)
+    if ctx.streams(resume) == 1 {
+        return upload_dir_internal(ctx, src, &canon, 0, pflag, resume, fflag, None);
+    }
+    // Parallel: walk first (sftp's `Entering` lines, MKD), then send the
+    // files K at a time, then the directories' modes (and times with -p),
+    // deepest first, as sftp sets them after their contents.
+    let mut tree = Tree::default();
+    let walked = upload_dir_internal(ctx, src, &canon, 0, pflag, resume, fflag, Some(&mut tree));
+    if let Err(CmdErr::Fatal(m)) = walked {
+        return Err(CmdErr::Fatal(m));
+    }
+    let sent = send_files(ctx, &tree.files, meter_name(src), pflag);
+    if let Err(CmdErr::Fatal(m)) = sent {
+        return Err(CmdErr::Fatal(m));
+    }
+    for d in tree.dirs.iter().rev() {
+        fix_remote_dir(ctx, d, pflag);
+    }
+    sent?;
+    walked
 }
 
+/// A file to send as one job of a parallel `put`.
+struct PutJob {
+    local: String,
+    remote: String,
+    size: u64,
+    /// Inside `put -r`: a failure also prints sftp's `upload "x" to "y" failed`.
+    in_tree: bool,
+}
+
+/// A remote directory whose mode (and mtime) is set after its files.
+struct DirFix {
+    path: String,
+    mode: u32,
+    mtime: i64,
+}
+
+/// What a parallel `put -r` gathers while walking.
+#[derive(Default)]
+struct Tree {
+    files: Vec<PutJob>,
+    dirs: Vec<DirFix>,
+}
+
+/// sftp sets the directory's mode afterwards (and times with -p); servers
+/// without SITE CHMOD simply keep their default mode.
+fn fix_remote_dir(ctx: &mut Ctx, d: &DirFix, pflag: bool) {
+    let _ = ctx.ftp.chmod(d.mode, &d.path);
+    if pflag {
+        let _ = ctx.ftp.mfmt(d.mtime, &d.path);
+    }
+}
+
+/// Send `jobs` over up to `--parallel` connections, whole files each, with
+/// one meter for all of them.
+fn send_files(ctx: &mut Ctx, jobs: &[PutJob], name: &str, pflag: bool) -> CmdResult {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let k = ctx.streams(false).min(jobs.len());
+    let mut extra = ctx.pool.take(k.saturating_sub(1));
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
+    let mut meter = if ctx.showprogress && total != 0 {
+        Some(Meter::start(name, total, 0))
+    } else {
+        None
+    };
+    let mut last = 0;
+    let mut progress = |pos: u64| {
+        last = pos;
+        if let Some(m) = meter.as_mut() {
+            m.update(pos);
+        }
+    };
+    let quiet = ctx.quiet;
+    let announce = |j: &PutJob| {
+        if !quiet && !j.in_tree {
+            say(&messages::uploading(&j.local, &j.remote));
+        }
+    };
+    let work = |f: &mut Ftp, j: &PutJob, stop: &AtomicBool, add: &dyn Fn(u64)| {
+        let end = send_one(f, j, pflag, stop, add);
+        if j.in_tree && matches!(end, JobEnd::Failed) && !stop.load(Ordering::SeqCst) {
+            error(&messages::upload_failed(&j.local, &j.remote));
+        }
+        end
+    };
+    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
+        .chain(extra.iter_mut())
+        .collect();
+    let ends = parallel::run_jobs(
+        &mut conns,
+        jobs,
+        ctx.interrupted,
+        &mut progress,
+        &announce,
+        &work,
+    );
+    drop(conns);
+    if let Some(m) = meter.take() {
+        m.stop(last);
+    }
+    ctx.pool.put_back(extra);
+    let mut result = Ok(());
+    for end in ends {
+        match end {
+            JobEnd::Done => {}
+            JobEnd::Failed => result = Err(CmdErr::Failed),
+            JobEnd::Lost(e) => return Err(fatal(e)),
+        }
+    }
+    result
+}
+
+/// A failed job: the connection is gone (`Lost`), or the message is printed.
+fn report(e: FtpError, msg: impl FnOnce(&str) -> String) -> JobEnd {
+    if e.is_fatal() {
+        return JobEnd::Lost(e);
+    }
+    error(&msg(e.status()));
+    JobEnd::Failed
+}
+
+/// One whole file on one connection (a job of `send_files`): do_upload
+/// without resume.
+fn send_one(
+    ftp: &mut Ftp,
+    job: &PutJob,
+    pflag: bool,
+    stop: &AtomicBool,
+    add: &dyn Fn(u64),
+) -> JobEnd {
+    let (local, remote) = (job.local.as_str(), job.remote.as_str());
+    let file = match File::open(local) {
+        Ok(f) => f,
+        Err(e) => {
+            error(&messages::open_local(local, &strerror(&e)));
+            return JobEnd::Failed;
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => {
+            error(&messages::local_not_regular(local));
+            return JobEnd::Failed;
+        }
+        Err(e) => {
+            error(&format!("fstat local \"{local}\": {}", strerror(&e)));
+            return JobEnd::Failed;
+        }
+    };
+    let mut prev = 0;
+    let mut progress = |pos: u64| {
+        add(pos.saturating_sub(prev));
+        prev = pos;
+    };
+    let r = {
+        let mut tctl = TransferCtl {
+            interrupt: stop,
+            limit: 0,
+            progress: &mut progress,
+        };
+        ftp.stor(remote, &file, 0, meta.len(), false, &mut tctl)
+    };
+    match r {
+        Ok(_) => {}
+        Err(FtpError::Interrupted) => return JobEnd::Failed,
+        Err(e @ FtpError::Reply(_)) if prev == 0 => {
+            return report(e, |s| messages::remote_open(remote, s));
+        }
+        Err(FtpError::Local(e)) => {
+            error(&format!("read local \"{local}\": {}", strerror(&e)));
+            return JobEnd::Failed;
+        }
+        Err(e) => return report(e, |s| messages::write_remote(remote, s)),
+    }
+    if pflag {
+        let mode = meta.permissions().mode() & 0o777;
+        if let Err(e) = ftp.chmod(mode, remote) {
+            return report(e, |s| format!("remote fsetstat: {s}"));
+        }
+        if let Err(e) = ftp.mfmt(meta.mtime(), remote) {
+            return report(e, |s| format!("remote fsetstat: {s}"));
+        }
+    }
+    JobEnd::Done
+}
+
+#[allow(clippy::too_many_arguments)]
 fn upload_dir_internal(
     ctx: &mut Ctx,
     src: &str,
@@ -234,6 +576,7 @@ fn upload_dir_internal(
     pflag: bool,
     resume: bool,
     fflag: bool,
+    mut tree: Option<&mut Tree>,
 ) -> CmdResult {
     if depth >= MAX_DIR_DEPTH {
         error(&messages::max_depth(depth));
@@ -292,11 +635,29 @@ fn upload_dir_internal(
                 ret = Err(CmdErr::Failed);
             }
             Ok(m) if m.is_dir() => {
-                match upload_dir_internal(ctx, &new_src, &new_dst, depth + 1, pflag, resume, fflag)
-                {
+                match upload_dir_internal(
+                    ctx,
+                    &new_src,
+                    &new_dst,
+                    depth + 1,
+                    pflag,
+                    resume,
+                    fflag,
+                    tree.as_deref_mut(),
+                ) {
                     Err(CmdErr::Fatal(m)) => return Err(CmdErr::Fatal(m)),
                     Err(e) => ret = Err(e),
                     Ok(()) => {}
+                }
+            }
+            Ok(m) if m.is_file() && tree.is_some() => {
+                if let Some(t) = tree.as_deref_mut() {
+                    t.files.push(PutJob {
+                        local: new_src,
+                        remote: new_dst,
+                        size: m.len(),
+                        in_tree: true,
+                    });
                 }
             }
             Ok(m) if m.is_file() => {
@@ -316,11 +677,14 @@ fn upload_dir_internal(
             }
         }
     }
-    // sftp sets the directory's mode afterwards (and times with -p); servers
-    // without SITE CHMOD simply keep their default mode.
-    let _ = ctx.ftp.chmod(meta.permissions().mode() & 0o1777, dst);
-    if pflag {
-        let _ = ctx.ftp.mfmt(meta.mtime(), dst);
+    let fix = DirFix {
+        path: dst.to_string(),
+        mode: meta.permissions().mode() & 0o1777,
+        mtime: meta.mtime(),
+    };
+    match tree {
+        Some(t) => t.dirs.push(fix),
+        None => fix_remote_dir(ctx, &fix, pflag),
     }
     ret
 }

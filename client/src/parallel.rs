@@ -1,0 +1,566 @@
+//! Parallel transfers over several logged-in control connections, as lftp's
+//! `pget -n` and `mirror --parallel` do.
+//!
+//! FTP allows one transfer per control connection, so N streams are N
+//! control connections. [`Connector`] is the only place that opens the extra
+//! ones (same host, port, user and password as the first, which it keeps in
+//! memory, zeroed when dropped); [`Pool`] keeps them open between commands.
+//!
+//! - **Segments** (one big file, `get`/`put`): the file is cut into N
+//!   [`plan`]ned parts; part k is `REST off_k` + `RETR`/`STOR` on connection
+//!   k. The parts are started in increasing offset order, each after the
+//!   previous one's 150, which an upload needs: ringftpd truncates to `off_k`
+//!   at the start of `REST off_k` + `STOR` (docs/edge-cases.md, "uploads lose
+//!   nothing"), and started in this order that only cuts bytes nobody wrote
+//!   yet. A download part reads exactly its length, closes its data
+//!   connection and resynchronises with ABOR + NOOP (the server answers 426
+//!   for the cut transfer), as lftp's pget does. [`start_parts`] opens them,
+//!   [`pump_parts`] moves the bytes (one thread per part, the calling thread
+//!   drives the progress meter).
+//! - **Jobs** (`get -r`, `put -r`, multi-file globs): [`run_jobs`] gives whole
+//!   files to K workers, one per connection, in order.
+//!
+//! The commands (`commands/get.rs`, `commands/put.rs`) decide when to use
+//! this, print sftp's messages and keep the upload rule: a segmented upload
+//! goes to a temporary name and is renamed over the target only when every
+//! part has its 226 and the size matches.
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use ringftp_proto::command::Password;
+use zeroize::Zeroizing;
+
+use crate::ftp::{self, connect_tcp, Ftp, FtpError, Login};
+
+/// Streams per transfer (and files in flight) unless `--parallel` says otherwise.
+pub const DEFAULT_STREAMS: u64 = 4;
+/// The most streams `--parallel` accepts.
+pub const MAX_STREAMS: u64 = 32;
+/// Files smaller than this go over one connection unless `--parallel-min` says otherwise.
+pub const DEFAULT_SEGMENT_MIN: u64 = 64 << 20;
+/// Parts are multiples of this (the last one takes the rest), so that each
+/// part's writes start on a page and a 1 MiB pipe boundary.
+const SEGMENT_ALIGN: u64 = 1 << 20;
+/// How often the meter is redrawn while parts or jobs run.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Opens extra control connections like the first one.
+pub struct Connector {
+    host: String,
+    port: u16,
+    user: String,
+    password: Zeroizing<String>,
+}
+
+impl Connector {
+    pub fn new(host: &str, port: u16, user: &str, password: &Password) -> Connector {
+        Connector {
+            host: host.to_string(),
+            port,
+            user: user.to_string(),
+            password: Zeroizing::new(password.expose().to_string()),
+        }
+    }
+
+    /// A new connection, logged in, binary, FEAT read (as the first one).
+    pub fn open(&self) -> Result<Ftp, FtpError> {
+        let stream = connect_tcp(&self.host, self.port)?;
+        let (mut ftp, _greeting) = Ftp::from_stream(stream)?;
+        let pw = Password::new(self.password.to_string());
+        match ftp.login(&self.user, &pw)? {
+            Login::Ok => {}
+            Login::Denied => {
+                return Err(FtpError::Malformed(
+                    "login refused on an extra connection".into(),
+                ))
+            }
+        }
+        ftp.setup()?;
+        Ok(ftp)
+    }
+}
+
+/// `--parallel` and `--parallel-min`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Connections per transfer; 1 turns parallel transfers off.
+    pub streams: usize,
+    /// Smallest file that is cut into segments.
+    pub segment_min: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            streams: DEFAULT_STREAMS as usize,
+            segment_min: DEFAULT_SEGMENT_MIN,
+        }
+    }
+}
+
+/// Extra connections kept between commands.
+pub struct Pool {
+    connector: Option<Connector>,
+    idle: Vec<Ftp>,
+    pub settings: Settings,
+}
+
+impl Pool {
+    pub fn new(connector: Option<Connector>, settings: Settings) -> Pool {
+        Pool {
+            connector,
+            idle: Vec::new(),
+            settings,
+        }
+    }
+
+    /// Up to `n` extra logged-in connections: idle ones that still answer
+    /// NOOP, then new ones opened at once. Fewer (even none) when the server
+    /// refuses more; the transfer then uses what it got.
+    pub fn take(&mut self, n: usize) -> Vec<Ftp> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(mut f) = self.idle.pop() else { break };
+            if f.noop().is_ok() {
+                out.push(f);
+            }
+        }
+        let Some(conn) = self.connector.as_ref() else {
+            return out;
+        };
+        let missing = n - out.len();
+        if missing > 0 {
+            let opened: Vec<Result<Ftp, FtpError>> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..missing).map(|_| s.spawn(|| conn.open())).collect();
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or(Err(FtpError::Interrupted)))
+                    .collect()
+            });
+            for r in opened {
+                match r {
+                    Ok(f) => out.push(f),
+                    Err(e) => tracing::info!(error = %e, "extra connection not opened"),
+                }
+            }
+        }
+        tracing::debug!(extra = out.len(), "parallel connections");
+        out
+    }
+
+    /// Keep connections for the next command.
+    pub fn put_back(&mut self, conns: Vec<Ftp>) {
+        self.idle.extend(conns);
+    }
+
+    /// QUIT every idle connection.
+    pub fn quit(&mut self) {
+        for mut f in self.idle.drain(..) {
+            f.quit();
+        }
+    }
+}
+
+/// Cut `size` bytes into at most `streams` parts `(offset, len)`: equal
+/// lengths rounded up to 1 MiB, the last one takes the rest; never an empty
+/// part (a 0-byte file is one empty part).
+pub fn plan(size: u64, streams: usize) -> Vec<(u64, u64)> {
+    let n = streams.max(1) as u64;
+    let each = size.div_ceil(n).div_ceil(SEGMENT_ALIGN).max(1) * SEGMENT_ALIGN;
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < size {
+        let len = each.min(size - off);
+        out.push((off, len));
+        off += len;
+    }
+    if out.is_empty() {
+        out.push((0, 0));
+    }
+    out
+}
+
+/// Starting part `k` failed (k == 0: the remote file itself cannot be opened).
+#[derive(Debug)]
+pub struct StartError {
+    pub part: usize,
+    pub error: FtpError,
+}
+
+/// Start every part in order, part k only after part k-1's 1xx reply;
+/// `start(conn, offset)` sends the transfer command. On a failure the parts
+/// already started are aborted.
+pub fn start_parts(
+    conns: &mut [&mut Ftp],
+    parts: &[(u64, u64)],
+    start: impl Fn(&mut Ftp, u64) -> Result<TcpStream, FtpError>,
+) -> Result<Vec<TcpStream>, StartError> {
+    let mut datas = Vec::new();
+    for (k, &(off, _)) in parts.iter().enumerate() {
+        let r = match conns.get_mut(k) {
+            Some(c) => start(c, off),
+            None => Err(FtpError::Malformed("no connection for a part".into())),
+        };
+        match r {
+            Ok(d) => datas.push(d),
+            Err(error) => {
+                abort_parts(conns, datas);
+                return Err(StartError { part: k, error });
+            }
+        }
+    }
+    Ok(datas)
+}
+
+/// Close started parts' data connections and resynchronise their control
+/// connections (best effort: a broken one fails its next NOOP in the pool).
+pub fn abort_parts(conns: &mut [&mut Ftp], datas: Vec<TcpStream>) {
+    for (c, d) in conns.iter_mut().zip(datas) {
+        drop(d);
+        let _ = c.abort();
+    }
+}
+
+/// Which way the parts move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Get,
+    Put,
+}
+
+/// Move every started part (one thread each) between its data connection
+/// and `file` at its offset. The calling thread reports the bytes moved so
+/// far to `progress` and turns `interrupt` into a stop of every part. The
+/// first part that fails stops the others. Returns the outcome and how many
+/// bytes each part moved.
+pub fn pump_parts(
+    conns: &mut [&mut Ftp],
+    datas: Vec<TcpStream>,
+    parts: &[(u64, u64)],
+    dir: Direction,
+    file: &File,
+    interrupt: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+) -> (Result<(), FtpError>, Vec<u64>) {
+    let stop = AtomicBool::new(false);
+    let counters: Vec<AtomicU64> = parts.iter().map(|_| AtomicU64::new(0)).collect();
+    let last = parts.len().saturating_sub(1);
+    let (tx, rx) = mpsc::channel::<()>();
+    let results: Vec<Result<(), FtpError>> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (k, ((conn, data), &(off, len))) in conns.iter_mut().zip(datas).zip(parts).enumerate() {
+            let (stop, tx) = (&stop, tx.clone());
+            let Some(ctr) = counters.get(k) else { break };
+            handles.push(s.spawn(move || {
+                let mut add = |n: u64| {
+                    ctr.fetch_add(n, Ordering::Relaxed);
+                };
+                let r = pump_one(conn, data, file, off, len, dir, k == last, stop, &mut add);
+                if r.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                let _ = tx.send(());
+                r
+            }));
+        }
+        drop(tx);
+        let mut running = handles.len();
+        while running > 0 {
+            match rx.recv_timeout(TICK) {
+                Ok(()) => running -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if interrupt.load(Ordering::SeqCst) {
+                stop.store(true, Ordering::SeqCst);
+            }
+            progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(FtpError::Interrupted)))
+            .collect()
+    });
+    let done: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    progress(done.iter().sum());
+    // The first real failure, not a part that stopped because of it.
+    let outcome = match results
+        .iter()
+        .position(|r| matches!(r, Err(e) if !matches!(e, FtpError::Interrupted)))
+        .or_else(|| results.iter().position(|r| r.is_err()))
+    {
+        None => Ok(()),
+        Some(i) => results
+            .into_iter()
+            .nth(i)
+            .unwrap_or(Err(FtpError::Interrupted)),
+    };
+    (outcome, done)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pump_one(
+    conn: &mut Ftp,
+    data: TcpStream,
+    file: &File,
+    off: u64,
+    len: u64,
+    dir: Direction,
+    last: bool,
+    stop: &AtomicBool,
+    add: &mut dyn FnMut(u64),
+) -> Result<(), FtpError> {
+    match dir {
+        Direction::Get => {
+            let r = ftp::recv_range(&data, file, off, len, stop, add);
+            drop(data);
+            match r {
+                // The last part ends where the file ends: the server's own 226.
+                Ok(_) if last => conn.finish_transfer(),
+                // We cut the transfer: the server answers 426 (or 226 when it
+                // had sent everything already); ABOR + NOOP puts the control
+                // connection back in step either way.
+                Ok(_) => {
+                    let _ = conn.abort();
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = conn.abort();
+                    Err(e)
+                }
+            }
+        }
+        Direction::Put => {
+            let r = ftp::send_range(&data, file, off, len, stop, add);
+            let _ = data.shutdown(std::net::Shutdown::Write);
+            drop(data);
+            match r {
+                Ok(_) => conn.finish_transfer(),
+                Err(e) => {
+                    let _ = conn.abort();
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// How one job (one whole file) ended.
+#[derive(Debug)]
+pub enum JobEnd {
+    Done,
+    /// Failed; the message is printed already.
+    Failed,
+    /// The connection is gone; the job was not done.
+    Lost(FtpError),
+}
+
+/// One job on one connection: (connection, job, stop flag, byte counter).
+pub type Work<'a, J> = dyn Fn(&mut Ftp, &J, &AtomicBool, &dyn Fn(u64)) -> JobEnd + Sync + 'a;
+
+/// Run `jobs` on the connections, each worker taking the next job in order
+/// (`announce` is called for each as it is taken, in order, so sftp's
+/// per-file lines keep their order). A job whose extra connection was lost
+/// is redone on the first connection afterwards. `work` gets a stop flag and
+/// a byte counter for the shared meter. Returns each job's end; a `Lost` in
+/// the result means the first connection is gone.
+pub fn run_jobs<J: Sync>(
+    conns: &mut [&mut Ftp],
+    jobs: &[J],
+    interrupt: &AtomicBool,
+    progress: &mut dyn FnMut(u64),
+    announce: &(dyn Fn(&J) + Sync),
+    work: &Work<'_, J>,
+) -> Vec<JobEnd> {
+    let next = Mutex::new(0usize);
+    let taken = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let bytes = AtomicU64::new(0);
+    let (tx, rx) = mpsc::channel::<()>();
+    let add = |n: u64| {
+        bytes.fetch_add(n, Ordering::Relaxed);
+    };
+    let take = || -> Option<usize> {
+        let mut g = next.lock().unwrap_or_else(|p| p.into_inner());
+        let i = *g;
+        let job = jobs.get(i)?;
+        *g += 1;
+        taken.fetch_add(1, Ordering::Relaxed);
+        announce(job);
+        Some(i)
+    };
+    let mut ends: Vec<Option<JobEnd>> = jobs.iter().map(|_| None).collect();
+    let mut redo: Vec<usize> = Vec::new();
+    let per_worker: Vec<Vec<(usize, JobEnd)>> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for conn in conns.iter_mut() {
+            let (stop, tx, take, add) = (&stop, tx.clone(), &take, &add);
+            handles.push(s.spawn(move || {
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(i) = take() else { break };
+                    let Some(job) = jobs.get(i) else { break };
+                    let end = work(conn, job, stop, add);
+                    let lost = matches!(end, JobEnd::Lost(_));
+                    mine.push((i, end));
+                    if lost {
+                        break;
+                    }
+                }
+                let _ = tx.send(());
+                mine
+            }));
+        }
+        drop(tx);
+        let mut running = handles.len();
+        while running > 0 {
+            match rx.recv_timeout(TICK) {
+                Ok(()) => running -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if interrupt.load(Ordering::SeqCst) {
+                stop.store(true, Ordering::SeqCst);
+            }
+            progress(bytes.load(Ordering::Relaxed));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (w, list) in per_worker.into_iter().enumerate() {
+        for (i, end) in list {
+            if w > 0 && matches!(end, JobEnd::Lost(_)) {
+                redo.push(i);
+            } else if let Some(slot) = ends.get_mut(i) {
+                *slot = Some(end);
+            }
+        }
+    }
+    let main_lost = ends.iter().any(|e| matches!(e, Some(JobEnd::Lost(_))));
+    redo.sort_unstable();
+    if let Some(first) = conns.first_mut() {
+        for i in redo {
+            if main_lost || interrupt.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(job) = jobs.get(i) else { continue };
+            let end = work(first, job, interrupt, &add);
+            let lost = matches!(end, JobEnd::Lost(_));
+            if let Some(slot) = ends.get_mut(i) {
+                *slot = Some(end);
+            }
+            if lost {
+                break;
+            }
+        }
+    }
+    progress(bytes.load(Ordering::Relaxed));
+    ends.into_iter()
+        .map(|e| e.unwrap_or(JobEnd::Failed))
+        .collect()
+}
+
+/// `.<name>.ringftp-<random>.part` beside `remote` (the name the server's
+/// own temporary files have, so its stale-temp sweep knows them too).
+pub fn temp_name(remote: &str) -> String {
+    use rand::Rng;
+    let (dir, name) = match remote.rsplit_once('/') {
+        Some((d, n)) => (format!("{d}/"), n),
+        None => (String::new(), remote),
+    };
+    let tag: u64 = rand::thread_rng().gen();
+    format!("{dir}.{name}.ringftp-{tag:016x}.part")
+}
+
+/// Reserve `size` bytes for a download's parts (fallocate(2); where the
+/// filesystem has none, the file is only extended, which pwrite-style
+/// splices at offsets fill just the same).
+pub fn preallocate(file: &File, size: u64) {
+    use std::os::fd::AsRawFd;
+    if size == 0 {
+        return;
+    }
+    // SAFETY: plain fallocate on our own open file.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+    if rc != 0 {
+        let _ = file.set_len(size);
+    }
+}
+
+/// After a failed segmented download: the bytes from 0 that every part has
+/// delivered, so the local file can be cut there and `reget` resumes from
+/// a true prefix (never from a preallocated hole).
+pub fn complete_prefix(parts: &[(u64, u64)], done: &[u64]) -> u64 {
+    let mut prefix = 0;
+    for (&(off, len), &d) in parts.iter().zip(done) {
+        if off != prefix {
+            break;
+        }
+        prefix = off + d.min(len);
+        if d < len {
+            break;
+        }
+    }
+    prefix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_the_file_once() {
+        const M: u64 = SEGMENT_ALIGN;
+        for (size, n) in [
+            (0, 4),
+            (1, 4),
+            (M - 1, 4),
+            (M, 4),
+            (3 * M + 1, 4),
+            (4 * M, 4),
+            (1000 * M + 17, 4),
+            (5 * M, 1),
+            (7 * M, 3),
+        ] {
+            let p = plan(size, n);
+            assert!(p.len() <= n.max(1), "{size} {n}: {p:?}");
+            let mut off = 0;
+            for &(o, l) in &p {
+                assert_eq!(o, off, "{size} {n}: {p:?}");
+                assert!(l > 0 || size == 0);
+                off += l;
+            }
+            assert_eq!(off, size, "{size} {n}: {p:?}");
+            for &(o, l) in p.iter().take(p.len() - 1) {
+                assert_eq!(o % M, 0);
+                assert_eq!(l % M, 0);
+            }
+        }
+        assert_eq!(plan(4 * M, 4).len(), 4);
+        assert_eq!(plan(3 * M + 1, 4).len(), 4);
+        assert_eq!(plan(M, 4), vec![(0, M)]);
+    }
+
+    #[test]
+    fn prefix_stops_at_the_first_gap() {
+        let p = [(0, 10), (10, 10), (20, 5)];
+        assert_eq!(complete_prefix(&p, &[10, 10, 5]), 25);
+        assert_eq!(complete_prefix(&p, &[10, 3, 5]), 13);
+        assert_eq!(complete_prefix(&p, &[4, 10, 5]), 4);
+        assert_eq!(complete_prefix(&p, &[0, 10, 5]), 0);
+    }
+
+    #[test]
+    fn temp_names_sit_beside_the_target() {
+        let t = temp_name("/a/b/file.bin");
+        assert!(t.starts_with("/a/b/.file.bin.ringftp-"), "{t}");
+        assert!(t.ends_with(".part"));
+        assert_ne!(temp_name("/x"), temp_name("/x"));
+        assert!(temp_name("x").starts_with(".x.ringftp-"));
+    }
+}
