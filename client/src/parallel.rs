@@ -14,9 +14,9 @@
 //!   nothing"), and started in this order that only cuts bytes nobody wrote
 //!   yet. A download part reads exactly its length, closes its data
 //!   connection and resynchronises with ABOR + NOOP (the server answers 426
-//!   for the cut transfer), as lftp's pget does. [`start_parts`] opens them,
-//!   [`pump_parts`] moves the bytes (one thread per part, the calling thread
-//!   drives the progress meter).
+//!   for the cut transfer), as lftp's pget does. [`run_parts`] starts them
+//!   and moves the bytes (one thread per part, the calling thread starts
+//!   the parts and drives the progress meter).
 //! - **Jobs** (`get -r`, `put -r`, multi-file globs): [`run_jobs`] gives whole
 //!   files to K workers, one per connection, in order.
 //!
@@ -183,45 +183,14 @@ pub fn plan(size: u64, streams: usize) -> Vec<(u64, u64)> {
     out
 }
 
-/// Starting part `k` failed (k == 0: the remote file itself cannot be opened).
+/// Why the parts of a segmented transfer did not all arrive.
 #[derive(Debug)]
-pub struct StartError {
-    pub part: usize,
-    pub error: FtpError,
-}
-
-/// Start every part in order, part k only after part k-1's 1xx reply;
-/// `start(conn, offset)` sends the transfer command. On a failure the parts
-/// already started are aborted.
-pub fn start_parts(
-    conns: &mut [&mut Ftp],
-    parts: &[(u64, u64)],
-    start: impl Fn(&mut Ftp, u64) -> Result<TcpStream, FtpError>,
-) -> Result<Vec<TcpStream>, StartError> {
-    let mut datas = Vec::new();
-    for (k, &(off, _)) in parts.iter().enumerate() {
-        let r = match conns.get_mut(k) {
-            Some(c) => start(c, off),
-            None => Err(FtpError::Malformed("no connection for a part".into())),
-        };
-        match r {
-            Ok(d) => datas.push(d),
-            Err(error) => {
-                abort_parts(conns, datas);
-                return Err(StartError { part: k, error });
-            }
-        }
-    }
-    Ok(datas)
-}
-
-/// Close started parts' data connections and resynchronise their control
-/// connections (best effort: a broken one fails its next NOOP in the pool).
-pub fn abort_parts(conns: &mut [&mut Ftp], datas: Vec<TcpStream>) {
-    for (c, d) in conns.iter_mut().zip(datas) {
-        drop(d);
-        let _ = c.abort();
-    }
+pub enum PartsError {
+    /// Part `part` (> 0) was refused at its start (`REST`, `RETR`/`STOR`):
+    /// the caller may fall back to one stream.
+    Start { part: usize, error: FtpError },
+    /// A part failed while moving its bytes (or was interrupted).
+    Transfer(FtpError),
 }
 
 /// Which way the parts move.
@@ -231,27 +200,53 @@ pub enum Direction {
     Put,
 }
 
-/// Move every started part (one thread each) between its data connection
-/// and `file` at its offset. The calling thread reports the bytes moved so
-/// far to `progress` and turns `interrupt` into a stop of every part. The
-/// first part that fails stops the others. Returns the outcome and how many
-/// bytes each part moved.
-pub fn pump_parts(
+/// How a part is started on its connection at its offset.
+pub type Start<'a> = dyn Fn(&mut Ftp, u64) -> Result<TcpStream, FtpError> + Sync + 'a;
+
+/// Move every part between its data connection and `file` at its offset,
+/// one thread each. Part 0 is already started on `conns[0]` (`first`: the
+/// caller opened the remote file before touching the local one); part k is
+/// started by `start` after part k-1's 1xx, and its bytes move at once,
+/// before part k+1 is started (vsftpd locks an upload's file, so its part 1
+/// only starts when part 0 is done: serial, but never stuck). The calling
+/// thread reports the bytes moved so far to `progress` and turns `interrupt`
+/// into a stop of every part; the first part that fails stops the others.
+/// Returns the outcome and how many bytes each part moved.
+#[allow(clippy::too_many_arguments)]
+pub fn run_parts(
     conns: &mut [&mut Ftp],
-    datas: Vec<TcpStream>,
+    first: TcpStream,
     parts: &[(u64, u64)],
+    start: &Start<'_>,
     dir: Direction,
     file: &File,
     interrupt: &AtomicBool,
     progress: &mut dyn FnMut(u64),
-) -> (Result<(), FtpError>, Vec<u64>) {
+) -> (Result<(), PartsError>, Vec<u64>) {
     let stop = AtomicBool::new(false);
     let counters: Vec<AtomicU64> = parts.iter().map(|_| AtomicU64::new(0)).collect();
     let last = parts.len().saturating_sub(1);
     let (tx, rx) = mpsc::channel::<()>();
+    let mut first = Some(first);
+    let mut start_error = None;
     let results: Vec<Result<(), FtpError>> = std::thread::scope(|s| {
         let mut handles = Vec::new();
-        for (k, ((conn, data), &(off, len))) in conns.iter_mut().zip(datas).zip(parts).enumerate() {
+        for (k, (conn, &(off, len))) in conns.iter_mut().zip(parts).enumerate() {
+            let data = match first.take() {
+                Some(d) => d,
+                None if stop.load(Ordering::SeqCst) || interrupt.load(Ordering::SeqCst) => {
+                    stop.store(true, Ordering::SeqCst);
+                    break;
+                }
+                None => match start(conn, off) {
+                    Ok(d) => d,
+                    Err(error) => {
+                        stop.store(true, Ordering::SeqCst);
+                        start_error = Some(PartsError::Start { part: k, error });
+                        break;
+                    }
+                },
+            };
             let (stop, tx) = (&stop, tx.clone());
             let Some(ctr) = counters.get(k) else { break };
             handles.push(s.spawn(move || {
@@ -265,6 +260,7 @@ pub fn pump_parts(
                 let _ = tx.send(());
                 r
             }));
+            progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
         }
         drop(tx);
         let mut running = handles.len();
@@ -285,18 +281,20 @@ pub fn pump_parts(
             .collect()
     });
     let done: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let started = results.len();
     progress(done.iter().sum());
-    // The first real failure, not a part that stopped because of it.
-    let outcome = match results
+    // The first real failure of a running part, not one that stopped
+    // because of it; then a part refused at its start; then an interruption
+    // (also one before every part was started).
+    let any_err = results.iter().any(|r| r.is_err());
+    let real = results
         .iter()
-        .position(|r| matches!(r, Err(e) if !matches!(e, FtpError::Interrupted)))
-        .or_else(|| results.iter().position(|r| r.is_err()))
-    {
-        None => Ok(()),
-        Some(i) => results
-            .into_iter()
-            .nth(i)
-            .unwrap_or(Err(FtpError::Interrupted)),
+        .position(|r| matches!(r, Err(e) if !matches!(e, FtpError::Interrupted)));
+    let outcome = match (real.and_then(|i| results.into_iter().nth(i)), start_error) {
+        (Some(Err(e)), _) => Err(PartsError::Transfer(e)),
+        (_, Some(e)) => Err(e),
+        _ if started < done.len() || any_err => Err(PartsError::Transfer(FtpError::Interrupted)),
+        _ => Ok(()),
     };
     (outcome, done)
 }

@@ -17,7 +17,7 @@ use super::{
 use crate::ftp::{Ftp, FtpError, TransferCtl};
 use crate::glob::remote_glob;
 use crate::messages;
-use crate::parallel::{self, Direction, JobEnd, StartError};
+use crate::parallel::{self, Direction, JobEnd, PartsError};
 use crate::progress::{meter_name, Meter};
 
 const MAX_DIR_DEPTH: usize = 64;
@@ -321,29 +321,28 @@ fn download_segmented(
     let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
         .chain(extra.iter_mut())
         .collect();
-    let datas = match parallel::start_parts(&mut conns, &parts, |f, off| f.begin_retr(remote, off))
-    {
-        Ok(d) => d,
-        Err(StartError { part: 0, error }) => {
+    // Part 0 first: a refused RETR leaves no empty local file (as one stream).
+    let first = match conns.first_mut().map(|c| c.begin_retr(remote, 0)) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
             drop(conns);
             ctx.pool.put_back(extra);
-            return Some(Err(ctx.fail(error, |s| messages::remote_open(remote, s))));
+            return Some(Err(ctx.fail(e, |s| messages::remote_open(remote, s))));
         }
-        Err(StartError { part, error }) => {
-            tracing::info!(part, error = %error, "segment refused; one stream");
-            drop(conns);
-            ctx.pool.put_back(extra);
-            return None;
-        }
+        None => return None,
     };
     let file = match open_trunc(local, mode) {
         Ok(f) => f,
         Err(e) => {
             error(&messages::open_local(local, &strerror(&e)));
-            parallel::abort_parts(&mut conns, datas);
+            drop(first);
+            let abort = conns.first_mut().map(|c| c.abort());
             drop(conns);
             ctx.pool.put_back(extra);
-            return Some(Err(CmdErr::Failed));
+            return Some(match abort {
+                Some(Err(e)) => Err(fatal(e)),
+                _ => Err(CmdErr::Failed),
+            });
         }
     };
     parallel::preallocate(&file, size);
@@ -359,10 +358,12 @@ fn download_segmented(
             m.update(pos);
         }
     };
-    let (r, done) = parallel::pump_parts(
+    let start = |f: &mut Ftp, off: u64| f.begin_retr(remote, off);
+    let (r, done) = parallel::run_parts(
         &mut conns,
-        datas,
+        first,
         &parts,
+        &start,
         Direction::Get,
         &file,
         ctx.interrupted,
@@ -373,7 +374,16 @@ fn download_segmented(
     }
     drop(conns);
     ctx.pool.put_back(extra);
-    if let Err(e) = r {
+    let e = match r {
+        Ok(()) => None,
+        Err(PartsError::Start { part, error }) if !ctx.interrupted() && !error.is_fatal() => {
+            tracing::info!(part, error = %error, "segment refused; one stream");
+            return None;
+        }
+        Err(PartsError::Start { error, .. }) => Some(error),
+        Err(PartsError::Transfer(e)) => Some(e),
+    };
+    if let Some(e) = e {
         let _ = file.set_len(parallel::complete_prefix(&parts, &done));
         return Some(match e {
             FtpError::Interrupted => Err(CmdErr::Failed),

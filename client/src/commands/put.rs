@@ -14,7 +14,7 @@ use super::{
 use crate::ftp::{Ftp, FtpError, TransferCtl};
 use crate::glob::local_glob;
 use crate::messages;
-use crate::parallel::{self, Direction, JobEnd, StartError};
+use crate::parallel::{self, Direction, JobEnd, PartsError};
 use crate::progress::{meter_name, Meter};
 
 const MAX_DIR_DEPTH: usize = 64;
@@ -286,20 +286,14 @@ fn upload_segmented(
     let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
         .chain(extra.iter_mut())
         .collect();
-    let datas = match parallel::start_parts(&mut conns, &parts, |f, off| f.begin_stor(&temp, off)) {
-        Ok(d) => d,
-        Err(StartError { part: 0, error }) => {
+    let first = match conns.first_mut().map(|c| c.begin_stor(&temp, 0)) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
             drop(conns);
             ctx.pool.put_back(extra);
-            return Some(Err(ctx.fail(error, |s| messages::remote_open(remote, s))));
+            return Some(Err(ctx.fail(e, |s| messages::remote_open(remote, s))));
         }
-        Err(StartError { part, error }) => {
-            tracing::info!(part, error = %error, "segment refused; one stream");
-            drop(conns);
-            ctx.pool.put_back(extra);
-            let _ = ctx.ftp.dele(&temp);
-            return None;
-        }
+        None => return None,
     };
     let mut meter = if ctx.showprogress && size != 0 {
         Some(Meter::start(meter_name(local), size, 0))
@@ -313,10 +307,12 @@ fn upload_segmented(
             m.update(pos);
         }
     };
-    let (r, _) = parallel::pump_parts(
+    let start = |f: &mut Ftp, off: u64| f.begin_stor(&temp, off);
+    let (r, _) = parallel::run_parts(
         &mut conns,
-        datas,
+        first,
         &parts,
+        &start,
         Direction::Put,
         file,
         ctx.interrupted,
@@ -327,6 +323,16 @@ fn upload_segmented(
     }
     drop(conns);
     ctx.pool.put_back(extra);
+    let r = match r {
+        Ok(()) => Ok(()),
+        Err(PartsError::Start { part, error }) if !ctx.interrupted() && !error.is_fatal() => {
+            tracing::info!(part, error = %error, "segment refused; one stream");
+            let _ = ctx.ftp.dele(&temp);
+            return None;
+        }
+        Err(PartsError::Start { error, .. }) => Err(error),
+        Err(PartsError::Transfer(e)) => Err(e),
+    };
     let committed = r.and_then(|()| {
         if ctx.ftp.features.size {
             let got = ctx.ftp.size(&temp)?;
