@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import threading
@@ -37,8 +38,12 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+LOGIN_OK = re.compile(r"\blogin\b.*result=\"?ok\b")
+
+
 def logins(client: Client) -> int:
-    return client.server.log().count("logged in")
+    """Successful logins in ringftpd's log (server/src/log.rs: `login ... result=ok`)."""
+    return sum(1 for line in client.server.log().splitlines() if LOGIN_OK.search(line))
 
 
 def batch(client: Client, *lines: str, args=(), timeout: float = 120):
