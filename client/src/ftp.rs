@@ -651,7 +651,7 @@ pub fn file_info(name: &str) -> FileInfo {
         size: 0,
         mtime: 0,
         mode: 0,
-        nlink: 1,
+        nlink: 0, // unknown: `ls -l` shows `?`
         owner: String::new(),
         group: String::new(),
         uid: None,

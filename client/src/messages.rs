@@ -4,15 +4,20 @@
 //! reference output (`client/tests/reference/`). Functions return owned
 //! strings so callers print them with `eprintln!`/`println!` unchanged.
 
-/// The text of `help`, byte for byte as `sftp` 9.2 prints it.
+/// The text of `help`: sftp 9.2's layout, commands and words, except where sftp's text would
+/// promise what FTP cannot do (chgrp, chown, copy/cp, ln, symlink, version): those say what
+/// the command does over FTP (the reference comparison hides exactly these, rule H1 of
+/// client/tests/reference/normalize.py).
 pub const HELP: &str = "Available commands:
 bye                                Quit sftp
 cd path                            Change remote directory to 'path'
 chgrp [-h] grp path                Change group of file 'path' to 'grp'
+                                   (SITE CHGRP; most FTP servers refuse it)
 chmod [-h] mode path               Change permissions of file 'path' to 'mode'
 chown [-h] own path                Change owner of file 'path' to 'own'
-copy oldpath newpath               Copy remote file
-cp oldpath newpath                 Copy remote file
+                                   (SITE CHOWN; most FTP servers refuse it)
+copy oldpath newpath               Copy remote file (FTP has no copy: fails)
+cp oldpath newpath                 Copy remote file (FTP has no copy: fails)
 df [-hi] [path]                    Display statistics for current directory or
                                    filesystem containing 'path'
 exit                               Quit sftp
@@ -21,7 +26,8 @@ help                               Display this help text
 lcd path                           Change local directory to 'path'
 lls [ls-options [path]]            Display local directory listing
 lmkdir path                        Create local directory
-ln [-s] oldpath newpath            Link remote file (-s for symlink)
+ln [-s] oldpath newpath            Symlink remote file with -s (SITE SYMLINK);
+                                   FTP has no hard links
 lpwd                               Print local working directory
 ls [-1afhlnrSt] [path]             Display remote directory listing
 lumask umask                       Set local umask to 'umask'
@@ -35,8 +41,9 @@ rename oldpath newpath             Rename remote file
 reput [-fpR] local [remote]        Resume upload file
 rm path                            Delete remote file
 rmdir path                         Remove remote directory
-symlink oldpath newpath            Symlink remote file
-version                            Show SFTP version
+symlink oldpath newpath            Symlink remote file (SITE SYMLINK)
+version                            Print sftp's version line, for scripts
+                                   (the connection is FTP)
 !command                           Execute 'command' in local shell
 !                                  Escape to local shell
 ?                                  Synonym for help

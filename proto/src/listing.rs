@@ -437,10 +437,13 @@ pub struct FactSet {
     pub unix_owner: bool,
     /// `unix.group=`
     pub unix_group: bool,
+    /// `unix.nlink=`: the hard link count, the second column of `ls -l` (as pure-ftpd and
+    /// others send it; RFC 3659 7.5.7 leaves OS-specific facts to the `OS.` or OS name prefix).
+    pub unix_nlink: bool,
 }
 
 /// The fact names in the order they are listed and formatted.
-const FACT_NAMES: [&str; 7] = [
+const FACT_NAMES: [&str; 8] = [
     "type",
     "size",
     "modify",
@@ -448,6 +451,7 @@ const FACT_NAMES: [&str; 7] = [
     "unix.mode",
     "unix.owner",
     "unix.group",
+    "unix.nlink",
 ];
 
 impl FactSet {
@@ -461,6 +465,7 @@ impl FactSet {
             unix_mode: true,
             unix_owner: true,
             unix_group: true,
+            unix_nlink: true,
         }
     }
 
@@ -479,6 +484,7 @@ impl FactSet {
             unix_mode: false,
             unix_owner: false,
             unix_group: false,
+            unix_nlink: false,
         }
     }
 
@@ -493,7 +499,7 @@ impl FactSet {
         set
     }
 
-    fn flags(&self) -> [bool; 7] {
+    fn flags(&self) -> [bool; 8] {
         [
             self.type_,
             self.size,
@@ -502,6 +508,7 @@ impl FactSet {
             self.unix_mode,
             self.unix_owner,
             self.unix_group,
+            self.unix_nlink,
         ]
     }
 
@@ -514,12 +521,13 @@ impl FactSet {
             "unix.mode" => &mut self.unix_mode,
             "unix.owner" => &mut self.unix_owner,
             "unix.group" => &mut self.unix_group,
+            "unix.nlink" => &mut self.unix_nlink,
             _ => return None,
         })
     }
 
     /// The FEAT line body: every supported fact, enabled ones starred:
-    /// `"type*;size*;modify*;perm*;unix.mode*;unix.owner*;unix.group*;"`.
+    /// `"type*;size*;modify*;perm*;unix.mode*;unix.owner*;unix.group*;unix.nlink*;"`.
     pub fn feat_line(&self) -> String {
         FACT_NAMES
             .iter()
@@ -553,7 +561,7 @@ impl Default for FactSet {
 }
 
 /// One MLSx entry without CRLF and without MLST's leading space:
-/// `"type=file;size=12;modify=20231123225300;perm=adfrw;unix.mode=0644;unix.owner=alice;unix.group=alice; name"`.
+/// `"type=file;size=12;modify=20231123225300;perm=adfrw;unix.mode=0644;unix.owner=alice;unix.group=alice;unix.nlink=1; name"`.
 /// Symlinks are `type=OS.unix=symlink`, other special files `type=OS.unix=other`. Facts with
 /// unknown values (no `perm`, no owner) are left out; `size` is not given for directories.
 pub fn format_mlsx(info: &FileInfo, facts: &FactSet) -> String {
@@ -589,6 +597,9 @@ pub fn format_mlsx(info: &FileInfo, facts: &FactSet) -> String {
         if let Some(g) = id_fact(&info.group, info.gid) {
             s.push_str(&format!("unix.group={g};"));
         }
+    }
+    if facts.unix_nlink && info.nlink > 0 {
+        s.push_str(&format!("unix.nlink={};", info.nlink));
     }
     s.push(' ');
     s.push_str(&one_line(&info.name));
@@ -1033,7 +1044,7 @@ mod tests {
     fn fact_sets() {
         assert_eq!(
             FactSet::all().feat_line(),
-            "type*;size*;modify*;perm*;unix.mode*;unix.owner*;unix.group*;"
+            "type*;size*;modify*;perm*;unix.mode*;unix.owner*;unix.group*;unix.nlink*;"
         );
         assert_eq!(FactSet::default_set(), FactSet::all());
         let some = FactSet::from_names(&[
@@ -1044,7 +1055,7 @@ mod tests {
         ]);
         assert_eq!(
             some.feat_line(),
-            "type*;size*;modify;perm;unix.mode;unix.owner;unix.group*;"
+            "type*;size*;modify;perm;unix.mode;unix.owner;unix.group*;unix.nlink;"
         );
         assert_eq!(some.enabled_line(), "type;size;unix.group;");
         assert_eq!(FactSet::from_names(&[]), FactSet::none());
@@ -1060,8 +1071,11 @@ mod tests {
         };
         assert_eq!(
             format_mlsx(&f, &FactSet::all()),
-            "type=file;size=12;modify=20231123225300;perm=adfrw;unix.mode=0644;unix.owner=alice;unix.group=alice; name"
+            "type=file;size=12;modify=20231123225300;perm=adfrw;unix.mode=0644;unix.owner=alice;unix.group=alice;unix.nlink=1; name"
         );
+        // Read back, the link count included.
+        let back = parse_mlsx(&format_mlsx(&f, &FactSet::all())).unwrap();
+        assert_eq!(back.nlink, 1);
         let d = FileInfo {
             kind: FileKind::Dir,
             mode: 0o755,

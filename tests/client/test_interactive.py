@@ -392,3 +392,24 @@ def test_history_is_kept_across_runs(client):
     assert any(
         re.search(r"^pwd$", p.read_text(errors="replace"), re.MULTILINE) for p in files
     )
+
+
+def test_ls_long_shows_the_servers_link_count(client, fixture_trees):
+    """The link count comes from the listing (ringftpd's MLSD `unix.nlink`);
+    `-n` and `-h` print `?` as sftp does for lines built from attributes."""
+    remote = fixture_trees.remote
+    os.link(remote / "a.txt", remote / "a-hardlink.txt")
+    proc = client.run(
+        "-b", "-", client.dest, stdin=b"ls -l a.txt\nls -ln a.txt\nls -lh a.txt\n"
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, (out, proc.stderr)
+    lines = [
+        line
+        for line in out.splitlines()
+        if line.endswith(" a.txt") and not line.startswith("sftp>")
+    ]
+    assert len(lines) == 3, out
+    assert lines[0].startswith("-rw-r--r--    2 "), lines[0]
+    assert lines[1].startswith("-rw-r--r--    ? "), lines[1]
+    assert lines[2].startswith("-rw-r--r--    ? "), lines[2]

@@ -115,3 +115,26 @@ def test_terminal_rendering_is_what_a_person_sees():
     # A prompt really missing, or a typo left on the screen, still shows.
     assert normalize.normalize("pwd\r\n") != normalize.normalize(libedit)
     assert normalize.normalize("sftp> pwdd\x08\r\n") == "sftp> pwdd\n"
+
+
+def test_help_hides_only_the_descriptions_rewritten_for_ftp():
+    sftp = (
+        "version                            Show SFTP version\n"
+        "df [-hi] [path]                    Display statistics for current directory or\n"
+        "                                   filesystem containing 'path'\n"
+    )
+    ours = (
+        "version                            Print sftp's version line, for scripts\n"
+        "                                   (the connection is FTP)\n"
+        "df [-hi] [path]                    Display statistics for current directory or\n"
+        "                                   filesystem containing 'path'\n"
+    )
+    assert normalize.normalize(sftp) == normalize.normalize(ours)
+    # Other commands' texts, the command column and df's continuation still count.
+    for other in (
+        ours.replace("Display statistics", "Show statistics"),
+        ours.replace("filesystem containing", "file system holding"),
+        ours.replace("version        ", "versions       "),
+        "chmod [-h] mode path               Change mode\n",
+    ):
+        assert normalize.normalize(other) != normalize.normalize(sftp), other

@@ -1,4 +1,5 @@
-//! `help` and `?`: sftp 9.2's text byte for byte.
+//! `help` and `?`: sftp 9.2's text, with FTP's truth for the commands FTP cannot do as sftp
+//! does (see `messages::HELP`).
 
 use std::io::Write;
 

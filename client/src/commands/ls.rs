@@ -302,7 +302,11 @@ pub fn fmt_scaled(number: u64) -> String {
     }
 }
 
-/// sftp-common.c ls_file with remote=1 (link count shown as "?").
+/// One `ls -l` line in sftp's layout. The link count: sftp prints the server's own long
+/// name for plain `ls -l` (with the real count) when the server sends one, and builds the
+/// line from attributes, which have no count, for `-n` and `-h` (a `?`). Over FTP the LIST
+/// line (or MLSD's `unix.nlink` fact) is that long name, so plain `-l` shows the count when
+/// the listing has it; `-n`, `-h` and listings without it show `?`.
 pub fn ls_line(name: &str, info: &FileInfo, lflag: u32, now: i64) -> String {
     let mode = mode_string(info.kind, info.mode);
     let numeric = lflag & NUMERIC_VIEW != 0;
@@ -326,16 +330,20 @@ pub fn ls_line(name: &str, info: &FileInfo, lflag: u32, now: i64) -> String {
     let glen = group.len().max(8);
     let tbuf = time_str(info.mtime, now);
     let shown = name;
+    let links = if info.nlink > 0 && lflag & (NUMERIC_VIEW | SI_UNITS) == 0 {
+        info.nlink.to_string()
+    } else {
+        "?".to_string()
+    };
     if lflag & SI_UNITS != 0 {
         format!(
-            "{mode}  {:>3} {user:<ulen$} {group:<glen$} {:>8} {tbuf} {shown}",
-            "?",
+            "{mode}  {links:>3} {user:<ulen$} {group:<glen$} {:>8} {tbuf} {shown}",
             fmt_scaled(info.size)
         )
     } else {
         format!(
-            "{mode}  {:>3} {user:<ulen$} {group:<glen$} {:>8} {tbuf} {shown}",
-            "?", info.size
+            "{mode}  {links:>3} {user:<ulen$} {group:<glen$} {:>8} {tbuf} {shown}",
+            info.size
         )
     }
 }
@@ -383,10 +391,24 @@ mod tests {
         };
         let l = ls_line("a.txt", &info, LONG_VIEW, 1_700_800_000);
         assert!(
-            l.starts_with("-rw-r--r--    ? alice    alice           6 "),
+            l.starts_with("-rw-r--r--    1 alice    alice           6 "),
             "{l}"
         );
         assert!(l.ends_with(" a.txt"));
+        let many = FileInfo {
+            nlink: 12,
+            ..info.clone()
+        };
+        let l = ls_line("a.txt", &many, LONG_VIEW, 1_700_800_000);
+        assert!(l.starts_with("-rw-r--r--   12 alice "), "{l}");
+        let unknown = FileInfo {
+            nlink: 0,
+            ..info.clone()
+        };
+        let l = ls_line("a.txt", &unknown, LONG_VIEW, 1_700_800_000);
+        assert!(l.starts_with("-rw-r--r--    ? alice "), "{l}");
+        let h = ls_line("a.txt", &info, LONG_VIEW | SI_UNITS, 1_700_800_000);
+        assert!(h.starts_with("-rw-r--r--    ? alice "), "{h}");
         let n = ls_line("a.txt", &info, LONG_VIEW | NUMERIC_VIEW, 1_700_800_000);
         assert!(
             n.starts_with("-rw-r--r--    ? 1000     1000            6 "),

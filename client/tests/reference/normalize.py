@@ -23,7 +23,9 @@ Progress meter (only printed on a terminal):
 ``ls -l`` lines of sftp's own layout (remote listings), i.e. lines equal to
 ``f"{mode} {nlink:>4} {owner:<8} {group:<8} {size:>8} {date} {name}"``;
 they are rewritten in that same layout, so column widths are still compared:
-  L1. link count -> ``?`` (FTP has none; sftp 9 prints ``?`` itself).
+  L1. link count -> ``?`` (sftp 9 prints ``?`` against an OpenSSH 9 server, which
+      lets it build the line from attributes; ringftp prints the count LIST or
+      MLSD's ``unix.nlink`` gives, as sftp prints other servers' long names).
   L2. owner and group -> ``@OWNER@`` ``@GROUP@`` (sshd's user vs. the FTP account).
   L3. size of a directory -> ``@DSIZE@`` (depends on the file system).
   L4. a date of the recent form ``Mon dd HH:MM`` -> ``@DATE@`` (files made
@@ -33,6 +35,11 @@ they are rewritten in that same layout, so column widths are still compared:
 ``lls -l`` (GNU ls run by both clients on the same machine):
   G1. size of a directory -> ``@D@`` (same width), ``total N`` -> ``total @N@``.
   G2. a recent date ``Mon dd HH:MM`` -> ``@DATE@`` padded to the same width.
+help:
+  H1. the descriptions of the commands whose sftp text promises what FTP
+      cannot do (``HELP_OVER_FTP``: chgrp chown copy cp ln symlink version)
+      -> ``@FTP@``, with their continuation lines; the command column and
+      every other line are compared.
 df:
   D1. the numbers under the ``Size Used Avail ...`` header -> ``@N@``, each
       right-aligned in its field's width.
@@ -67,6 +74,10 @@ PROGRESS = re.compile(
     r"(?P<eta>(?:\d+:)?\d{2}:\d{2}(?: ETA)?|--:-- ETA|- stalled -)(?P<tail>\s*)$"
 )
 TOTAL = re.compile(r"^total \d+$")
+HELP_OVER_FTP = re.compile(
+    r"^(?:chgrp|chown|copy|cp|ln|symlink|version)(?: \S+)* +(?<=^.{35})\S"
+)
+HELP_CONTINUATION = " " * 35
 DF_VALUES = re.compile(r"^(?: +[\d.]+[KMGTPE]?B?%?)+$")
 DF_HEADER = re.compile(r"^\s+Size\s+Used\s+Avail|^\s+Inodes\s+Used\s+Avail")
 
@@ -176,7 +187,14 @@ def normalize(text: str, local: str | None = None, remote: str | None = None) ->
         text = text.replace(remote + "/", "/").replace(remote, "/")
     out = []
     after_df_header = False
+    in_ftp_help = False
     for line in text.split("\n"):
+        if in_ftp_help and line.startswith(HELP_CONTINUATION) and line.strip():
+            continue
+        in_ftp_help = bool(HELP_OVER_FTP.match(line))
+        if in_ftp_help:
+            out.append(line[:35] + "@FTP@")
+            continue
         if after_df_header and DF_VALUES.match(line):
             line = re.sub(r" *\S+", lambda v: "@N@".rjust(len(v.group())), line)
         after_df_header = bool(DF_HEADER.match(line))
