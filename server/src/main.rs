@@ -118,6 +118,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         ports,
         sessions: Default::default(),
         shutdown: stop_rx,
+        per_ip: Default::default(),
         xferlog,
         logins: tokio::sync::Semaphore::new(
             std::thread::available_parallelism()

@@ -5,11 +5,12 @@
 //! connections across workers and no lock sits on the accept path. Everything a
 //! session needs from outside its worker is in `Shared`.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub logins: tokio::sync::Semaphore,
     /// `--xferlog`: a record per transfer.
     pub xferlog: Option<crate::log::Xferlog>,
+    /// Sessions per client address, for `max_per_ip`.
+    pub per_ip: PerIp,
 }
 
 impl Shared {
@@ -63,6 +66,42 @@ impl<'a> SessionSlot<'a> {
 impl Drop for SessionSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Sessions per client address (the real one behind a PROXY balancer). A
+/// short lock per session start and end, never held across an await.
+#[derive(Default)]
+pub struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// Counts a session for `max_per_ip` while it lives.
+pub struct PerIpSlot<'a> {
+    map: &'a PerIp,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// A slot for one more session from `ip`, unless it has `max` already.
+    pub fn try_take(&self, ip: IpAddr, max: usize) -> Option<PerIpSlot<'_>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpSlot { map: self, ip })
+    }
+}
+
+impl Drop for PerIpSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 

@@ -145,6 +145,32 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             return;
         }
     };
+    // Per-IP limit, on the client's address (the PROXY header's, if any).
+    let _per_ip = if cfg.max_per_ip > 0 {
+        match shared
+            .per_ip
+            .try_take(canonical_ip(peer.ip()), cfg.max_per_ip)
+        {
+            Some(slot) => Some(slot),
+            None => {
+                crate::log::refused(
+                    peer,
+                    "connection",
+                    "max_per_ip sessions from this address already",
+                );
+                let _ = ctl
+                    .send(&Reply::new(
+                        421,
+                        "There are too many connections from your internet address.",
+                    ))
+                    .await;
+                ctl.shutdown();
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let mut s = Session {
         ctl,
         shared: Arc::clone(&shared),

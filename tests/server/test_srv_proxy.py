@@ -286,6 +286,36 @@ def test_trusted_peer_that_sends_nothing_is_closed(pserver):
     wait_log(pserver, r"refused peer=127\.0\.0\.1:\d+ what=\"connection\" why=\"balancer sent no PROXY protocol header within 3 s\"")
 
 
+def test_max_per_ip_counts_the_real_client(tmp_path):
+    srv = start_server(tmp_path, extra_args=["--proxy-protocol", "127.0.0.1", "--max-per-ip", "2"])
+    first, second = Balanced(srv.port, v1()), Balanced(srv.port, v2())
+    assert first.greeting[0] == second.greeting[0] == 220
+    # A third from the same client, through the balancer or directly: refused.
+    for third in (Balanced(srv.port, v1(sport=40003)), Raw("127.0.0.1", srv.port, src=CLIENT)):
+        code, text = third.greeting
+        assert code == 421 and "too many connections from your internet address" in text, text
+        assert closed_without_reply(third.sock)
+        third.close()
+    # Other clients behind the same balancer are not counted with it.
+    others = [Balanced(srv.port, v1(src=f"127.0.0.{n}")) for n in (7, 8, 9)]
+    assert all(o.greeting[0] == 220 for o in others)
+    wait_log(srv, r"refused peer=127\.0\.0\.2:\d+ what=\"connection\" why=\"max_per_ip sessions from this address already\"")
+    # A slot is free again once a session has ended.
+    assert first.cmd("QUIT")[0] == 221
+    first.close()
+    deadline = time.monotonic() + 10
+    while True:
+        again = Balanced(srv.port, v1(sport=40004))
+        if again.greeting[0] == 220 or time.monotonic() > deadline:
+            break
+        again.close()
+        time.sleep(0.1)
+    assert again.greeting[0] == 220
+    for c in (second, again, *others):
+        c.close()
+    srv.stop()
+
+
 # ------------------------------------------------------ anyone else
 
 
