@@ -11,6 +11,10 @@
 //! workers = 2
 //! max_clients = 10000
 //! max_per_ip = 0               # 0 = unlimited
+//! max_passive_per_ip = 16      # passive listeners pending per client address; 0 = unlimited
+//! ban_after = 10               # failed logins from one address within ban_window ban it; 0 = off
+//! ban_window = 600             # seconds
+//! ban_time = 3600              # seconds the ban lasts (421 at connect)
 //! idle_timeout = 300           # seconds
 //! login_timeout = 60
 //! data_timeout = 60
@@ -58,6 +62,12 @@ pub struct Config {
     pub max_clients: usize,
     /// 0 = unlimited.
     pub max_per_ip: usize,
+    /// Passive listeners pending at once per client address; 0 = unlimited.
+    pub max_passive_per_ip: usize,
+    /// Failed logins within `ban_window` that ban an address for `ban_time`; 0 = off.
+    pub ban_after: u32,
+    pub ban_window: Duration,
+    pub ban_time: Duration,
     pub idle_timeout: Duration,
     /// Time allowed to complete USER/PASS.
     pub login_timeout: Duration,
@@ -115,6 +125,18 @@ pub struct ServeArgs {
     /// Most sessions from one IP address, 0 = unlimited [default: 0]
     #[arg(long, value_name = "N")]
     pub max_per_ip: Option<usize>,
+    /// Most passive listeners pending at once per client address, 0 = unlimited [default: 16]
+    #[arg(long, value_name = "N")]
+    pub max_passive_per_ip: Option<usize>,
+    /// Ban an address after N failed logins within --ban-window, 0 = never [default: 10]
+    #[arg(long, value_name = "N")]
+    pub ban_after: Option<u32>,
+    /// The window in which --ban-after failures count [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub ban_window: Option<u64>,
+    /// How long a banned address is refused (421) [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    pub ban_time: Option<u64>,
     /// Close sessions idle this long [default: 300]
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
@@ -267,6 +289,10 @@ struct FileConfig {
     workers: Option<usize>,
     max_clients: Option<usize>,
     max_per_ip: Option<usize>,
+    max_passive_per_ip: Option<usize>,
+    ban_after: Option<u32>,
+    ban_window: Option<u64>,
+    ban_time: Option<u64>,
     idle_timeout: Option<u64>,
     login_timeout: Option<u64>,
     data_timeout: Option<u64>,
@@ -339,6 +365,10 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_clients: 10_000,
             max_per_ip: 0,
+            max_passive_per_ip: 16,
+            ban_after: 10,
+            ban_window: Duration::from_secs(600),
+            ban_time: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(300),
             login_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(60),
@@ -390,6 +420,10 @@ impl Config {
             set(&mut c.workers, f.workers);
             set(&mut c.max_clients, f.max_clients);
             set(&mut c.max_per_ip, f.max_per_ip);
+            set(&mut c.max_passive_per_ip, f.max_passive_per_ip);
+            set(&mut c.ban_after, f.ban_after);
+            set(&mut c.ban_window, f.ban_window.map(Duration::from_secs));
+            set(&mut c.ban_time, f.ban_time.map(Duration::from_secs));
             set(&mut c.idle_timeout, f.idle_timeout.map(Duration::from_secs));
             set(
                 &mut c.login_timeout,
@@ -443,6 +477,10 @@ impl Config {
         set(&mut c.workers, args.workers);
         set(&mut c.max_clients, args.max_clients);
         set(&mut c.max_per_ip, args.max_per_ip);
+        set(&mut c.max_passive_per_ip, args.max_passive_per_ip);
+        set(&mut c.ban_after, args.ban_after);
+        set(&mut c.ban_window, args.ban_window.map(Duration::from_secs));
+        set(&mut c.ban_time, args.ban_time.map(Duration::from_secs));
         set(
             &mut c.idle_timeout,
             args.idle_timeout.map(Duration::from_secs),
@@ -551,6 +589,16 @@ impl Config {
                 return Err(invalid(key, "must be more than 0 seconds"));
             }
         }
+        if self.ban_after > 0 {
+            for (key, d) in [("ban_window", self.ban_window), ("ban_time", self.ban_time)] {
+                if d.is_zero() {
+                    return Err(invalid(
+                        key,
+                        "must be more than 0 seconds (ban_after = 0 turns bans off)",
+                    ));
+                }
+            }
+        }
         if self.max_login_failures == 0 {
             return Err(invalid("max_login_failures", "must be at least 1"));
         }
@@ -634,6 +682,10 @@ mod tests {
         assert!(c.workers >= 1);
         assert_eq!(c.max_clients, 10_000);
         assert_eq!(c.max_per_ip, 0);
+        assert_eq!(c.max_passive_per_ip, 16);
+        assert_eq!(c.ban_after, 10);
+        assert_eq!(c.ban_window, Duration::from_secs(600));
+        assert_eq!(c.ban_time, Duration::from_secs(3600));
         assert_eq!(c.idle_timeout, Duration::from_secs(300));
         assert_eq!(c.login_timeout, Duration::from_secs(60));
         assert_eq!(c.data_timeout, Duration::from_secs(60));
@@ -657,6 +709,10 @@ passive_address = "203.0.113.7"
 workers = 3
 max_clients = 50
 max_per_ip = 4
+max_passive_per_ip = 2
+ban_after = 5
+ban_window = 60
+ban_time = 120
 idle_timeout = 7
 login_timeout = 8
 data_timeout = 9
@@ -682,6 +738,9 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         assert_eq!(c.passive_ports, Some(50000..=50100));
         assert_eq!(c.passive_address, Some(Ipv4Addr::new(203, 0, 113, 7)));
         assert_eq!((c.workers, c.max_clients, c.max_per_ip), (3, 50, 4));
+        assert_eq!((c.max_passive_per_ip, c.ban_after), (2, 5));
+        assert_eq!(c.ban_window, Duration::from_secs(60));
+        assert_eq!(c.ban_time, Duration::from_secs(120));
         assert_eq!(c.idle_timeout, Duration::from_secs(7));
         assert_eq!(c.login_timeout, Duration::from_secs(8));
         assert_eq!(c.data_timeout, Duration::from_secs(9));
@@ -706,6 +765,8 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
             users: Some(PathBuf::from("/tmp/flag.toml")),
             passive_ports: Some(60000..=60001),
             workers: Some(1),
+            ban_after: Some(0),
+            ban_time: Some(0),
             idle_timeout: Some(1),
             banner: Some("flag".into()),
             umask: Some(0o077),
@@ -719,6 +780,8 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         assert_eq!(c.users_file, PathBuf::from("/tmp/flag.toml"));
         assert_eq!(c.passive_ports, Some(60000..=60001));
         assert_eq!(c.workers, 1);
+        assert_eq!((c.ban_after, c.ban_time), (0, Duration::ZERO), "0 = off");
+        assert_eq!(c.max_passive_per_ip, 2);
         assert_eq!(c.idle_timeout, Duration::from_secs(1));
         assert_eq!(c.banner, "flag");
         assert_eq!(c.umask, 0o077);
@@ -757,6 +820,9 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
             ("banner = \"a\\r\\nb\"\n", "single line"),
             ("umask = \"999\"\n", "octal"),
             ("max_login_failures = 0\n", "max_login_failures"),
+            ("ban_window = 0\n", "invalid ban_window"),
+            ("ban_time = 0\n", "invalid ban_time"),
+            ("ban_after = -1\n", "line 1"),
             ("tls_cert = \"c.pem\"\n", "needs tls_key"),
             ("tls_key = \"k.pem\"\n", "needs tls_cert"),
             ("tls = \"on\"\n", "unknown variant `on`"),

@@ -2,23 +2,31 @@
 //! (PORT/EPRT), with the checks of RFC 2577.
 //!
 //! - A passive listener binds on the control connection's local address, on a
-//!   port from the configured range (or one the kernel picks), and accepts only
-//!   connections from the control peer's IP; any other is closed and the
-//!   listener keeps waiting until the data timeout (425). Behind a load
+//!   port from the configured range (or one the kernel picks), and accepts
+//!   exactly one data connection: the first from the session's client IP. A
+//!   connection from any other IP is closed and the listener keeps waiting
+//!   until the data timeout (425); once the one connection is accepted the
+//!   listener is closed, so later ones are refused. Two sockets of the same
+//!   IP cannot be told apart in plain FTP (docs/edge-cases.md). Behind a load
 //!   balancer that forwards the passive ports (`--proxy-protocol`), a
 //!   connection from the balancer must start with a PROXY header naming the
 //!   control peer's IP; it is read to its last byte and not one byte further,
 //!   since what follows is file data for splice.
+//! - [`PortAllocator`] caps pending listeners per client address and says
+//!   when the range is full; a listener's port is free again the moment it
+//!   is dropped.
 //! - An active connection goes only to the control peer's IP and a port >= 1024
 //!   (the check happens when PORT/EPRT is parsed, in `cmd/port.rs`).
 //! - After PROT P (RFC 4217 9) the connection is wrapped in TLS
 //!   ([`DataConn::protect`]); its handshake runs when the transfer starts.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -42,6 +50,8 @@ pub enum DataPlan {
 pub struct PassiveListener {
     listener: TcpListener,
     pub addr: SocketAddr,
+    /// After `listener`, so the port is closed before it counts as free.
+    _hold: Hold,
 }
 
 impl Drop for PassiveListener {
@@ -165,55 +175,203 @@ pub enum DataError {
     Io(#[from] io::Error),
 }
 
-/// Allocates passive ports round-robin across all workers.
+/// Why PASV/EPSV opened no listener; each cause has its own 425 text.
+#[derive(Debug, thiserror::Error)]
+pub enum PassiveError {
+    #[error(
+        "Too many passive connections pending from your address ({0}); use or abort one first"
+    )]
+    PerIp(usize),
+    #[error("All passive ports ({0}-{1}) are in use; try again in a moment")]
+    RangeFull(u16, u16),
+    #[error("Can't open passive connection: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Hands out passive listeners: ports from the configured range (or the
+/// kernel's choice), at most `per_ip` pending at once per client address.
+///
+/// A listener lives from PASV/EPSV until its one data connection is accepted,
+/// the next PASV/EPSV, ABOR, a failed transfer command or the end of the
+/// session, whichever comes first; dropping it frees its port and its count.
 pub struct PortAllocator {
     range: Option<(u16, u16)>,
+    /// Rotating start, shared by all workers without a lock: each PASV tries
+    /// the port after the last one's start, then the next ones on EADDRINUSE.
     next: AtomicU32,
+    holds: Arc<Holds>,
+}
+
+/// Listeners held now, in total and per client address.
+struct Holds {
+    total: AtomicUsize,
+    per_ip_max: usize,
+    /// Only touched when `per_ip_max > 0`; an entry lives while its address
+    /// holds a listener, so the map is never larger than the listeners.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// The range-full warning is logged once per episode.
+    full_logged: AtomicBool,
+}
+
+/// One listener's share of the counts, given back on drop.
+struct Hold {
+    holds: Arc<Holds>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.holds.total.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.ip {
+            let mut map = self.holds.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = map.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl Holds {
+    /// Counts one more listener for `client`, unless it is at its cap.
+    fn take(self: &Arc<Holds>, client: IpAddr) -> Result<Hold, PassiveError> {
+        let ip = if self.per_ip_max > 0 {
+            let key = crate::ban::client_key(client);
+            let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = map.entry(key).or_insert(0);
+            if *n >= self.per_ip_max {
+                return Err(PassiveError::PerIp(self.per_ip_max));
+            }
+            *n += 1;
+            Some(key)
+        } else {
+            None
+        };
+        self.total.fetch_add(1, Ordering::AcqRel);
+        Ok(Hold {
+            holds: Arc::clone(self),
+            ip,
+        })
+    }
 }
 
 impl PortAllocator {
-    pub fn new(range: Option<(u16, u16)>) -> PortAllocator {
+    /// `per_ip`: most listeners pending at once for one client address, 0 = no cap.
+    pub fn new(range: Option<(u16, u16)>, per_ip: usize) -> PortAllocator {
         PortAllocator {
             range,
-            next: AtomicU32::new(0),
+            next: AtomicU32::new(rand::random()),
+            holds: Arc::new(Holds {
+                total: AtomicUsize::new(0),
+                per_ip_max: per_ip,
+                per_ip: Mutex::new(HashMap::new()),
+                full_logged: AtomicBool::new(false),
+            }),
         }
     }
 
-    /// Binds a listener for a passive transfer on `ip`.
-    pub fn listen(&self, ip: IpAddr) -> io::Result<PassiveListener> {
+    /// Listeners held now by all sessions.
+    pub fn held(&self) -> usize {
+        self.holds.total.load(Ordering::Acquire)
+    }
+
+    /// Binds a listener on `ip` for a passive transfer of the session whose
+    /// client is `client` (the session's client address, not re-read from the
+    /// socket, so a PROXY-protocol address counts too).
+    pub fn listen(&self, ip: IpAddr, client: IpAddr) -> Result<PassiveListener, PassiveError> {
+        let hold = self.holds.take(client)?;
         let Some((lo, hi)) = self.range else {
-            return bind_passive(SocketAddr::new(ip, 0));
+            return bind_passive(SocketAddr::new(ip, 0), hold).map_err(|(e, _)| e.into());
         };
         let span = u32::from(hi - lo) + 1;
+        // Every port is ours already (this one counted): no bind can succeed.
+        if self.held() > span as usize {
+            return Err(self.range_full(lo, hi));
+        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "passive port range exhausted");
+        let mut hold = Some(hold);
         for i in 0..span {
             let offset = (start.wrapping_add(i)) % span;
             let port = lo.saturating_add(u16::try_from(offset).unwrap_or(0));
-            match bind_passive(SocketAddr::new(ip, port)) {
-                Ok(l) => return Ok(l),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
-                Err(e) => return Err(e),
+            let Some(h) = hold.take() else { break };
+            match bind_passive(SocketAddr::new(ip, port), h) {
+                Ok(l) => {
+                    if self.holds.full_logged.load(Ordering::Relaxed)
+                        && self.holds.full_logged.swap(false, Ordering::AcqRel)
+                    {
+                        tracing::info!(range = %format_args!("{lo}-{hi}"), "passive ports available again");
+                    }
+                    return Ok(l);
+                }
+                Err((e, h)) if e.kind() == io::ErrorKind::AddrInUse => hold = Some(h),
+                Err((e, _)) => return Err(PassiveError::Io(e)),
             }
         }
-        Err(last)
+        Err(self.range_full(lo, hi))
+    }
+
+    fn range_full(&self, lo: u16, hi: u16) -> PassiveError {
+        if !self.holds.full_logged.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                range = %format_args!("{lo}-{hi}"),
+                held_by_sessions = self.held().saturating_sub(1),
+                "passive port range exhausted; PASV/EPSV get 425 until a port is free"
+            );
+        }
+        PassiveError::RangeFull(lo, hi)
     }
 }
 
-fn bind_passive(addr: SocketAddr) -> io::Result<PassiveListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_cloexec(true)?;
-    // Ports of finished transfers sit in TIME_WAIT; without SO_REUSEADDR a
-    // small passive range would run dry for a minute after each transfer.
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4)?;
-    let std: StdListener = socket.into();
-    let addr = std.local_addr()?;
-    Ok(PassiveListener {
-        listener: TcpListener::from_std(std),
-        addr,
-    })
+/// Warns when the passive range overlaps the kernel's ephemeral port range
+/// (`net.ipv4.ip_local_port_range`): outgoing connections (this server's
+/// active-mode data connections, and every client on the same host) then take
+/// ports from the range, and their sockets, TIME_WAIT included, make a passive
+/// bind on that port fail for up to a minute after they close.
+pub fn warn_ephemeral_overlap(range: (u16, u16)) {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return;
+    };
+    let mut nums = text
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u16>().ok());
+    let (Some(elo), Some(ehi)) = (nums.next(), nums.next()) else {
+        return;
+    };
+    if range.0 <= ehi && elo <= range.1 {
+        tracing::warn!(
+            passive = %format_args!("{}-{}", range.0, range.1),
+            ephemeral = %format_args!("{elo}-{ehi}"),
+            "the passive port range overlaps net.ipv4.ip_local_port_range; outgoing \
+             connections can take its ports (see docs/deploy.md)"
+        );
+    }
+}
+
+/// Binds and listens; on failure the hold comes back for the next port.
+fn bind_passive(addr: SocketAddr, hold: Hold) -> Result<PassiveListener, (io::Error, Hold)> {
+    let bound = || -> io::Result<StdListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_cloexec(true)?;
+        // Ports of finished transfers sit in TIME_WAIT; without SO_REUSEADDR a
+        // small passive range would run dry for a minute after each transfer.
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        // One data connection is accepted per PASV/EPSV; a few more may queue
+        // (a foreign one must not keep the real client out) and are reset
+        // when the listener closes right after that one accept.
+        socket.listen(4)?;
+        Ok(socket.into())
+    };
+    match bound().and_then(|std| Ok((std.local_addr()?, std))) {
+        Ok((addr, std)) => Ok(PassiveListener {
+            listener: TcpListener::from_std(std),
+            addr,
+            _hold: hold,
+        }),
+        Err(e) => Err((e, hold)),
+    }
 }
 
 /// Plain IP of a peer, with IPv4-mapped IPv6 addresses unmapped.
@@ -235,7 +393,12 @@ pub async fn open(
 ) -> Result<DataConn, DataError> {
     let stream = match plan {
         DataPlan::None => return Err(DataError::NoPlan),
-        DataPlan::Passive(p) => accept_from(&p, peer, timeout, balancers).await?,
+        DataPlan::Passive(p) => {
+            let stream = accept_from(&p, peer, timeout, balancers).await?;
+            // One data connection per PASV/EPSV: the port closes now.
+            drop(p);
+            stream
+        }
         DataPlan::Active(addr) => {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(res) => res?,

@@ -9,6 +9,7 @@
 //! - `uring`: the io_uring probe and the splice operation tokio-uring lacks.
 //! - `server`: listeners (SO_REUSEPORT, one per worker), worker threads each
 //!   with its own ring, shutdown.
+//! - `ban`: mod_ban-like bans of addresses with too many failed logins.
 //! - `session`: one control connection: login state machine and command loop.
 //! - `control`: bounded, cancel-safe line reads and reply writes.
 //! - `data`: passive listeners and active connections, with RFC 2577 checks.
@@ -20,6 +21,7 @@
 //! - `cmd`: one file per FTP verb, and the dispatcher.
 //! - `log`: the login, transfer and refusal lines (text or JSON), the xferlog file.
 
+pub mod ban;
 pub mod cert;
 pub mod cli;
 pub mod cmd;

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
 use clap::Parser;
+use ringftpd::ban::Bans;
 use ringftpd::cert;
 use ringftpd::cli::{self, Cli, Command};
 use ringftpd::config::{Config, ServeArgs};
-use ringftpd::data::PortAllocator;
+use ringftpd::data::{self, PortAllocator};
 use ringftpd::jail::Jail;
 use ringftpd::log;
 use ringftpd::server::{self, Shared};
@@ -93,12 +94,15 @@ fn serve(args: &ServeArgs) -> ExitCode {
         "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let ports = PortAllocator::new(
-        config
-            .passive_ports
-            .as_ref()
-            .map(|r| (*r.start(), *r.end())),
-    );
+    let range = config
+        .passive_ports
+        .as_ref()
+        .map(|r| (*r.start(), *r.end()));
+    if let Some(r) = range {
+        data::warn_ephemeral_overlap(r);
+    }
+    let ports = PortAllocator::new(range, config.max_passive_per_ip);
+    let bans = Bans::new(config.ban_after, config.ban_window, config.ban_time);
     let users_file = config.users_file.clone();
     if let Err(e) = block_signals() {
         return fail(format!("cannot set up signal handling: {e}"));
@@ -125,6 +129,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 .map(|n| n.get())
                 .unwrap_or(2),
         ),
+        bans,
+        accept_pause: Default::default(),
     });
     // After block_signals: the sweep's thread must not take SIGTERM's default action.
     sweep_stale_uploads(&shared.root);

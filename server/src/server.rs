@@ -9,13 +9,15 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tokio_uring::net::TcpListener;
 
+use crate::ban::Bans;
 use crate::config::Config;
 use crate::data::PortAllocator;
 use crate::jail::Jail;
@@ -38,6 +40,65 @@ pub struct Shared {
     pub xferlog: Option<crate::log::Xferlog>,
     /// Sessions per client address, for `max_per_ip`.
     pub per_ip: PerIp,
+    /// Failed logins per client address, across sessions (mod_ban-like).
+    pub bans: Bans,
+    /// Accepts paused for lack of descriptors (EMFILE), across workers.
+    pub accept_pause: AcceptPause,
+}
+
+/// The state of an accept back-off episode, shared by the workers so a
+/// shortage is logged once, not once per worker or per failed accept.
+#[derive(Default)]
+pub struct AcceptPause {
+    paused: AtomicBool,
+    /// The episode's warning was logged (so its end is logged too).
+    warned: AtomicBool,
+    /// When the last warning was logged: at most one a minute when the
+    /// shortage comes and goes with every closed connection.
+    last_warn: Mutex<Option<Instant>>,
+}
+
+/// Back-off after a failed accept: doubles from the first to the last.
+const ACCEPT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_millis(500));
+
+impl AcceptPause {
+    fn failed(&self, worker: usize, e: &io::Error) {
+        if self.paused.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(now);
+        self.warned.store(true, Ordering::Release);
+        tracing::warn!(
+            worker,
+            error = %e,
+            "cannot accept connections; new clients wait in the listen queue until \
+             descriptors free up (open sessions go on)"
+        );
+    }
+
+    fn accepted(&self) {
+        if self.paused.load(Ordering::Relaxed) && self.paused.swap(false, Ordering::AcqRel) {
+            if self.warned.swap(false, Ordering::AcqRel) {
+                tracing::info!("accepting connections again");
+            }
+        }
+    }
+}
+
+/// Errors of one incoming connection (it went away before accept): the next
+/// accept may succeed at once. Anything else (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+/// would fail again right away, so it is waited out.
+fn per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR)
+    )
 }
 
 impl Shared {
@@ -185,6 +246,7 @@ pub fn run_worker(id: usize, listeners: Vec<StdListener>, shared: Arc<Shared>) -
 async fn accept_loop(worker: usize, listener: TcpListener, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     let fd = listener.as_raw_fd();
+    let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -197,15 +259,27 @@ async fn accept_loop(worker: usize, listener: TcpListener, shared: Arc<Shared>) 
         };
         match accepted {
             Ok((stream, peer)) => {
+                if !backoff.is_zero() {
+                    backoff = Duration::ZERO;
+                    shared.accept_pause.accepted();
+                }
                 let shared = Arc::clone(&shared);
                 tokio_uring::spawn(async move {
                     session::run(stream, peer, shared).await;
                 });
             }
+            Err(e) if per_connection(&e) => {
+                tracing::debug!(worker, error = %e, "accept failed");
+            }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(worker, error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                // EMFILE and friends: the connection stays queued in the
+                // kernel; wait (10 ms doubling to 500 ms) instead of spinning.
+                shared.accept_pause.failed(worker, &e);
+                backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.wait_for(|&s| s) => break,
+                }
             }
         }
     }

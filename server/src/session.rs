@@ -145,6 +145,15 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             return;
         }
     };
+    // The ban check, with the client's address (the PROXY header's, if any).
+    if let Some(reply) = shared.bans.refusal(peer.ip()) {
+        // Not `log::refused` (a warning): a banned client reconnecting in a
+        // loop would write a line per attempt. The ban itself was logged.
+        tracing::debug!(%peer, via = ?via, "banned address refused");
+        let _ = ctl.send(&reply).await;
+        ctl.shutdown();
+        return;
+    }
     // Per-IP limit, on the client's address (the PROXY header's, if any).
     let _per_ip = if cfg.max_per_ip > 0 {
         match shared

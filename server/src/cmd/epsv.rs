@@ -53,13 +53,14 @@ pub fn run(ctx: &mut Ctx<'_>, arg: EpsvArg) -> Reply {
         }
         EpsvArg::Any => {}
     }
+    // The previous listener, if any, closes before a new one is counted.
     ctx.login.data = DataPlan::None;
-    match ctx.shared.ports.listen(local) {
+    match ctx.shared.ports.listen(local, ctx.peer.ip()) {
         Ok(l) => {
             let reply = Reply::new(229, format_epsv(l.addr.port()));
             ctx.login.data = DataPlan::Passive(l);
             reply
         }
-        Err(e) => Reply::new(425, format!("Can't open passive connection: {e}.")),
+        Err(e) => Reply::new(425, format!("{e}.")),
     }
 }

@@ -2,6 +2,9 @@
 //! password is answered only after a delay (a timer on this session, so no
 //! other session waits), and the connection is closed after
 //! `max_login_failures` failures. argon2 runs on the blocking pool.
+//!
+//! Failures also count per client address across sessions (`ban`): enough of
+//! them ban the address, and a session of a banned address gets 421 at PASS.
 
 use ringftp_proto::command::Password;
 use ringftp_proto::reply::Reply;
@@ -18,6 +21,12 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
         }
         State::AwaitUser => return Reply::new(503, "Login with USER first."),
     };
+    // Sessions opened before their address was banned end here, before argon2.
+    if let Some(reply) = s.shared.bans.refusal(s.peer.ip()) {
+        crate::log::refused(s.peer, "PASS", "address banned");
+        s.closing = true;
+        return reply;
+    }
     let db = s.shared.users();
     let name = user.clone();
     let checked = match s.shared.logins.acquire().await {
@@ -52,7 +61,15 @@ async fn failed(s: &mut Session, user: &str) -> Reply {
     let cfg = &s.shared.config;
     s.failures += 1;
     crate::log::login(user, s.peer, Err(s.failures));
+    let banned = s.shared.bans.failed(s.peer.ip());
     tokio::time::sleep(cfg.login_fail_delay).await;
+    if banned {
+        let _ = s.ctl.send(&Reply::new(530, "Login incorrect.")).await;
+        s.closing = true;
+        return s.shared.bans.refusal(s.peer.ip()).unwrap_or_else(|| {
+            Reply::new(421, "Too many failed logins, closing control connection.")
+        });
+    }
     if s.failures >= cfg.max_login_failures {
         let _ = s.ctl.send(&Reply::new(530, "Login incorrect.")).await;
         s.closing = true;

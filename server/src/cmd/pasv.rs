@@ -1,7 +1,8 @@
 //! PASV (RFC 959 4.1.1): listen for the data connection and say where, as
 //! h1,h2,h3,h4,p1,p2. The listener is on the control connection's local
 //! address (or the configured passive_address is announced, for NAT) and only
-//! the control peer may connect to it (RFC 2577).
+//! the control peer may connect to it (RFC 2577), once. A new PASV/EPSV closes
+//! the previous listener first: one pending listener per session.
 
 use std::net::{IpAddr, SocketAddrV4};
 
@@ -18,14 +19,15 @@ pub fn run(ctx: &mut Ctx<'_>) -> Reply {
     let IpAddr::V4(local) = canonical_ip(ctx.local.ip()) else {
         return Reply::new(522, "PASV is IPv4 only on this connection; use EPSV.");
     };
+    // The previous listener, if any, closes before a new one is counted.
     ctx.login.data = DataPlan::None;
-    match ctx.shared.ports.listen(IpAddr::V4(local)) {
+    match ctx.shared.ports.listen(IpAddr::V4(local), ctx.peer.ip()) {
         Ok(l) => {
             let shown = ctx.shared.config.passive_address.unwrap_or(local);
             let reply = Reply::new(227, format_pasv(SocketAddrV4::new(shown, l.addr.port())));
             ctx.login.data = DataPlan::Passive(l);
             reply
         }
-        Err(e) => Reply::new(425, format!("Can't open passive connection: {e}.")),
+        Err(e) => Reply::new(425, format!("{e}.")),
     }
 }

@@ -40,14 +40,52 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
             "Data connections must be protected: use PROT P.",
         ));
     }
-    let mut conn = data::open(plan, ctx.peer.ip(), cfg.data_timeout, &cfg.proxy_protocol)
-        .await
-        .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
+    let opening = data::open(plan, ctx.peer.ip(), cfg.data_timeout, &cfg.proxy_protocol);
+    let mut conn = match await_connection(ctx, opening).await {
+        Waited::Open(Ok(conn)) => conn,
+        Waited::Open(Err(e)) => {
+            return Err(Reply::new(425, format!("Can't open data connection: {e}.")))
+        }
+        Waited::Aborted => return Err(abort_replies(ctx).await),
+        Waited::Gone => return Err(Reply::new(426, "Connection closed; transfer aborted.")),
+    };
     if let Some(tls) = tls {
         conn.protect(tls, cfg.data_timeout)
             .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
     }
     Ok(conn)
+}
+
+enum Waited<T> {
+    Open(T),
+    /// ABOR while waiting: the listener is closed.
+    Aborted,
+    /// The control connection closed: nobody is left to connect.
+    Gone,
+}
+
+/// Waits for the data connection while reading the control connection, so
+/// a client that quits (or sends ABOR) while the server waits for it to
+/// connect frees the passive port at once instead of after `data_timeout`
+/// (a session stuck here kept its port: the range ran dry and stayed dry
+/// after the clients had gone). Other commands wait, as during a transfer.
+async fn await_connection<T>(ctx: &mut Ctx<'_>, opening: impl Future<Output = T>) -> Waited<T> {
+    let mut opening = std::pin::pin!(opening);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            r = &mut opening => return Waited::Open(r),
+            input = ctx.ctl.next(), if reading => match input {
+                Ok(Input::Line(line)) if is_abor(&line) => return Waited::Aborted,
+                Ok(Input::Line(line)) => {
+                    ctx.ctl.defer(line);
+                    reading = false;
+                }
+                Ok(Input::Eof | Input::ProxyHeader) | Err(_) => return Waited::Gone,
+                Ok(Input::TooLong) | Ok(Input::NotUtf8) => {}
+            },
+        }
+    }
 }
 
 /// Drops a pending data plan when a transfer command fails before it starts,
