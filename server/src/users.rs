@@ -106,6 +106,9 @@ pub enum UsersError {
 #[derive(Debug, Clone, Default)]
 pub struct UserDb {
     users: BTreeMap<String, User>,
+    /// The hash unknown names are checked against when the file's accounts use other
+    /// argon2 parameters than the current ones (see [`UserDb::verify`]).
+    dummy: Option<String>,
 }
 
 /// 1-32 characters from `[A-Za-z0-9._-]`, not starting with `-`.
@@ -164,6 +167,7 @@ impl UserDb {
             }
         }
         // Make the dummy hash now, so the first unknown name does not take twice as long.
+        db.dummy = db.dummy_for_file();
         let _ = dummy_hash();
         Ok(db)
     }
@@ -274,18 +278,52 @@ impl UserDb {
     }
 
     /// Checks a login; BLOCKING (argon2, about 13 ms on the bench machine). An unknown name
-    /// is checked against a fixed dummy hash, so the time taken does not reveal which names
-    /// exist.
+    /// is checked against a dummy hash through the same `check`, so the time taken does not
+    /// reveal which names exist: the dummy has the argon2 parameters most accounts of the
+    /// file have (the current ones unless the file says otherwise), since the cost of a
+    /// check is the cost of its parameters.
     pub fn verify(&self, name: &str, password: &str) -> Option<User> {
         match self.users.get(name) {
             Some(user) => check(&user.password, password).then(|| user.clone()),
             None => {
-                if let Some(dummy) = dummy_hash() {
+                let dummy: Option<&str> = match &self.dummy {
+                    Some(d) => Some(d),
+                    None => dummy_hash(),
+                };
+                if let Some(dummy) = dummy {
                     let _ = check(dummy, password);
                 }
                 None
             }
         }
+    }
+
+    /// A dummy hash with the parameters (algorithm, version, m, t, p, output length) most
+    /// accounts share, when those are not the current ones; `None` otherwise.
+    fn dummy_for_file(&self) -> Option<String> {
+        let mut counts: BTreeMap<String, (usize, &str)> = BTreeMap::new();
+        for u in self.users.values() {
+            let Some(key) = cost_key(&u.password) else {
+                continue;
+            };
+            counts.entry(key).or_insert((0, &u.password)).0 += 1;
+        }
+        let (key, (_, phc)) = counts.into_iter().max_by_key(|(_, (n, _))| *n)?;
+        if Some(key) == dummy_hash().and_then(cost_key) {
+            return None;
+        }
+        let hash = PasswordHash::new(phc).ok()?;
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = match hash.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&hash).ok()?;
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::new(algorithm, version, params)
+            .hash_password(generate_password().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .ok()
     }
 }
 
@@ -388,6 +426,18 @@ impl Drop for HugeBlocks {
         // SAFETY: unmaps exactly the mapping made in `new`, which nothing borrows any more.
         unsafe { libc::munmap(self.map, self.map_len) };
     }
+}
+
+/// What decides the cost of checking a hash: everything but the salt and the hash value.
+fn cost_key(phc: &str) -> Option<String> {
+    let h = PasswordHash::new(phc).ok()?;
+    Some(format!(
+        "{}/{:?}/{}/{}",
+        h.algorithm,
+        h.version,
+        h.params,
+        h.hash.map_or(0, |o| o.len())
+    ))
 }
 
 /// A hash of a random password with the current parameters, made once.
@@ -559,6 +609,54 @@ mod tests {
         assert!(
             (0.5..2.0).contains(&ratio),
             "known {known:?} unknown {unknown:?}"
+        );
+    }
+
+    /// Accounts made with other parameters (an older ringftpd, another tool): unknown names
+    /// are checked against a dummy with those parameters, not the current ones.
+    #[test]
+    fn dummy_follows_the_files_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let mut db = UserDb::new();
+        let old = |pw: &str| {
+            let salt = SaltString::generate(&mut OsRng);
+            let params = Params::new(19_456, 2, 1, None).unwrap();
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(pw.as_bytes(), &salt)
+                .unwrap()
+                .to_string()
+        };
+        for (name, phc) in [
+            ("a", old("x")),
+            ("b", old("y")),
+            ("c", hash_password("z").unwrap()),
+        ] {
+            db.add(User {
+                name: name.to_string(),
+                password: phc,
+                home: None,
+                read_only: false,
+            })
+            .unwrap();
+        }
+        db.save(&path).unwrap();
+        let back = UserDb::load(&path).unwrap();
+        let dummy = back
+            .dummy
+            .as_deref()
+            .expect("a dummy for the file's parameters");
+        assert_eq!(cost_key(dummy), cost_key(&back.get("a").unwrap().password));
+        assert!(back.verify("nobody", "x").is_none());
+        assert!(back.verify("a", "x").is_some());
+        // With the current parameters the shared dummy is used.
+        let mut cur = UserDb::new();
+        cur.add(user("d", "w")).unwrap();
+        cur.save(&path).unwrap();
+        assert!(UserDb::load(&path).unwrap().dummy.is_none());
+        assert_eq!(
+            dummy_hash().and_then(cost_key),
+            cost_key(&cur.get("d").unwrap().password)
         );
     }
 
