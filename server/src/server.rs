@@ -83,10 +83,11 @@ impl AcceptPause {
     }
 
     fn accepted(&self) {
-        if self.paused.load(Ordering::Relaxed) && self.paused.swap(false, Ordering::AcqRel) {
-            if self.warned.swap(false, Ordering::AcqRel) {
-                tracing::info!("accepting connections again");
-            }
+        if self.paused.load(Ordering::Relaxed)
+            && self.paused.swap(false, Ordering::AcqRel)
+            && self.warned.swap(false, Ordering::AcqRel)
+        {
+            tracing::info!("accepting connections again");
         }
     }
 }
