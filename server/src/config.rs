@@ -11,7 +11,8 @@
 //! workers = 2
 //! max_clients = 10000
 //! max_per_ip = 0               # 0 = unlimited
-//! max_passive_per_ip = 16      # passive listeners pending per client address; 0 = unlimited
+//! max_passive_per_ip = 25      # passive listeners pending per client address; 0 = unlimited
+//!                              # default: a quarter of passive_ports, no cap without a range
 //! ban_after = 10               # failed logins from one address within ban_window ban it; 0 = off
 //! ban_window = 600             # seconds
 //! ban_time = 3600              # seconds the ban lasts (421 at connect)
@@ -62,8 +63,9 @@ pub struct Config {
     pub max_clients: usize,
     /// 0 = unlimited.
     pub max_per_ip: usize,
-    /// Passive listeners pending at once per client address; 0 = unlimited.
-    pub max_passive_per_ip: usize,
+    /// Passive listeners pending at once per client address; 0 = unlimited;
+    /// `None`: see [`Config::passive_per_ip`].
+    pub max_passive_per_ip: Option<usize>,
     /// Failed logins within `ban_window` that ban an address for `ban_time`; 0 = off.
     pub ban_after: u32,
     pub ban_window: Duration,
@@ -125,7 +127,7 @@ pub struct ServeArgs {
     /// Most sessions from one IP address, 0 = unlimited [default: 0]
     #[arg(long, value_name = "N")]
     pub max_per_ip: Option<usize>,
-    /// Most passive listeners pending at once per client address, 0 = unlimited [default: 16]
+    /// Most passive listeners pending at once per client address, 0 = unlimited [default: a quarter of --passive-ports; no cap without it]
     #[arg(long, value_name = "N")]
     pub max_passive_per_ip: Option<usize>,
     /// Ban an address after N failed logins within --ban-window, 0 = never [default: 10]
@@ -365,7 +367,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_clients: 10_000,
             max_per_ip: 0,
-            max_passive_per_ip: 16,
+            max_passive_per_ip: None,
             ban_after: 10,
             ban_window: Duration::from_secs(600),
             ban_time: Duration::from_secs(3600),
@@ -420,7 +422,7 @@ impl Config {
             set(&mut c.workers, f.workers);
             set(&mut c.max_clients, f.max_clients);
             set(&mut c.max_per_ip, f.max_per_ip);
-            set(&mut c.max_passive_per_ip, f.max_passive_per_ip);
+            set(&mut c.max_passive_per_ip, f.max_passive_per_ip.map(Some));
             set(&mut c.ban_after, f.ban_after);
             set(&mut c.ban_window, f.ban_window.map(Duration::from_secs));
             set(&mut c.ban_time, f.ban_time.map(Duration::from_secs));
@@ -477,7 +479,7 @@ impl Config {
         set(&mut c.workers, args.workers);
         set(&mut c.max_clients, args.max_clients);
         set(&mut c.max_per_ip, args.max_per_ip);
-        set(&mut c.max_passive_per_ip, args.max_passive_per_ip);
+        set(&mut c.max_passive_per_ip, args.max_passive_per_ip.map(Some));
         set(&mut c.ban_after, args.ban_after);
         set(&mut c.ban_window, args.ban_window.map(Duration::from_secs));
         set(&mut c.ban_time, args.ban_time.map(Duration::from_secs));
@@ -633,6 +635,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The cap on passive listeners per client address (0 = none): as set, or by default a
+    /// quarter of the passive range (at least 1), so one address cannot take the range;
+    /// without a range the kernel's ephemeral ports are the pool, and there is no cap.
+    pub fn passive_per_ip(&self) -> usize {
+        match (self.max_passive_per_ip, &self.passive_ports) {
+            (Some(n), _) => n,
+            (None, Some(r)) => ((usize::from(r.end() - r.start()) + 1) / 4).max(1),
+            (None, None) => 0,
+        }
+    }
+}
+
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
@@ -682,7 +697,18 @@ mod tests {
         assert!(c.workers >= 1);
         assert_eq!(c.max_clients, 10_000);
         assert_eq!(c.max_per_ip, 0);
-        assert_eq!(c.max_passive_per_ip, 16);
+        assert_eq!(c.max_passive_per_ip, None);
+        assert_eq!(c.passive_per_ip(), 0, "no range: no cap");
+        let ranged = Config {
+            passive_ports: Some(46000..=46100),
+            ..c.clone()
+        };
+        assert_eq!(ranged.passive_per_ip(), 25, "a quarter of 101 ports");
+        let tiny = Config {
+            passive_ports: Some(46000..=46002),
+            ..c.clone()
+        };
+        assert_eq!(tiny.passive_per_ip(), 1);
         assert_eq!(c.ban_after, 10);
         assert_eq!(c.ban_window, Duration::from_secs(600));
         assert_eq!(c.ban_time, Duration::from_secs(3600));
@@ -738,7 +764,7 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         assert_eq!(c.passive_ports, Some(50000..=50100));
         assert_eq!(c.passive_address, Some(Ipv4Addr::new(203, 0, 113, 7)));
         assert_eq!((c.workers, c.max_clients, c.max_per_ip), (3, 50, 4));
-        assert_eq!((c.max_passive_per_ip, c.ban_after), (2, 5));
+        assert_eq!((c.passive_per_ip(), c.ban_after), (2, 5));
         assert_eq!(c.ban_window, Duration::from_secs(60));
         assert_eq!(c.ban_time, Duration::from_secs(120));
         assert_eq!(c.idle_timeout, Duration::from_secs(7));
@@ -781,7 +807,7 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         assert_eq!(c.passive_ports, Some(60000..=60001));
         assert_eq!(c.workers, 1);
         assert_eq!((c.ban_after, c.ban_time), (0, Duration::ZERO), "0 = off");
-        assert_eq!(c.max_passive_per_ip, 2);
+        assert_eq!(c.max_passive_per_ip, Some(2));
         assert_eq!(c.idle_timeout, Duration::from_secs(1));
         assert_eq!(c.banner, "flag");
         assert_eq!(c.umask, 0o077);

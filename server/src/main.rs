@@ -101,7 +101,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     if let Some(r) = range {
         data::warn_ephemeral_overlap(r);
     }
-    let ports = PortAllocator::new(range, config.max_passive_per_ip);
+    let ports = PortAllocator::new(range, config.passive_per_ip());
     let bans = Bans::new(config.ban_after, config.ban_window, config.ban_time);
     let users_file = config.users_file.clone();
     if let Err(e) = block_signals() {
