@@ -12,7 +12,7 @@
 //! max_clients = 10000
 //! max_per_ip = 0               # 0 = unlimited
 //! max_passive_per_ip = 25      # passive listeners pending per client address; 0 = unlimited
-//!                              # default: a quarter of passive_ports, no cap without a range
+//!                              # default: a quarter of passive_ports (at least 16), no cap without a range
 //! ban_after = 10               # failed logins from one address within ban_window ban it; 0 = off
 //! ban_window = 600             # seconds
 //! ban_time = 3600              # seconds the ban lasts (421 at connect)
@@ -127,7 +127,7 @@ pub struct ServeArgs {
     /// Most sessions from one IP address, 0 = unlimited [default: 0]
     #[arg(long, value_name = "N")]
     pub max_per_ip: Option<usize>,
-    /// Most passive listeners pending at once per client address, 0 = unlimited [default: a quarter of --passive-ports; no cap without it]
+    /// Most passive listeners pending at once per client address, 0 = unlimited [default: a quarter of --passive-ports, at least 16; no cap without it]
     #[arg(long, value_name = "N")]
     pub max_passive_per_ip: Option<usize>,
     /// Ban an address after N failed logins within --ban-window, 0 = never [default: 10]
@@ -637,12 +637,13 @@ impl Config {
 
 impl Config {
     /// The cap on passive listeners per client address (0 = none): as set, or by default a
-    /// quarter of the passive range (at least 1), so one address cannot take the range;
-    /// without a range the kernel's ephemeral ports are the pool, and there is no cap.
+    /// quarter of the passive range but at least 16, so one address cannot take a range of
+    /// 64 ports or more, while a few parallel clients still fit a small one; without a range
+    /// the kernel's ephemeral ports are the pool, and there is no cap.
     pub fn passive_per_ip(&self) -> usize {
         match (self.max_passive_per_ip, &self.passive_ports) {
             (Some(n), _) => n,
-            (None, Some(r)) => ((usize::from(r.end() - r.start()) + 1) / 4).max(1),
+            (None, Some(r)) => ((usize::from(r.end() - r.start()) + 1) / 4).max(16),
             (None, None) => 0,
         }
     }
@@ -708,7 +709,7 @@ mod tests {
             passive_ports: Some(46000..=46002),
             ..c.clone()
         };
-        assert_eq!(tiny.passive_per_ip(), 1);
+        assert_eq!(tiny.passive_per_ip(), 16, "at least 16");
         assert_eq!(c.ban_after, 10);
         assert_eq!(c.ban_window, Duration::from_secs(600));
         assert_eq!(c.ban_time, Duration::from_secs(3600));

@@ -182,16 +182,16 @@ def test_passive_cap_per_address(make_server):
 
 
 def test_passive_cap_default_is_a_quarter_of_the_range(make_server):
-    base = free_range(20)
+    base = free_range(80)
     srv = make_server(
         config={"login_fail_delay": 0},
-        extra_args=["--passive-ports", f"{base}-{base + 19}"],
+        extra_args=["--passive-ports", f"{base}-{base + 79}"],
     )
-    s = [logged_in(srv) for _ in range(6)]
-    for r in s[:5]:
+    s = [logged_in(srv) for _ in range(21)]
+    for r in s[:20]:
         assert r.cmd("EPSV")[0] == 229
-    code, text = s[5].cmd("PASV")
-    assert code == 425 and "from your address (5)" in text, text
+    code, text = s[20].cmd("PASV")
+    assert code == 425 and "from your address (20)" in text, text
     for r in s:
         r.close()
 
