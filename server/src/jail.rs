@@ -651,7 +651,15 @@ fn create_temp(dir: BorrowedFd<'_>, name: &str) -> Result<(File, String), FsErro
             Ok(fd) => {
                 // Blocking: a sweeper holds the lock only for the unlink of a file it found
                 // unlocked, which can only be this one in the instant before our lock.
-                rfs::flock(&fd, rfs::FlockOperation::LockExclusive).map_err(FsError::errno)?;
+                match rfs::flock(&fd, rfs::FlockOperation::LockExclusive) {
+                    Ok(()) => {}
+                    // A filesystem without flock (some NFS mounts): the upload goes on
+                    // unlocked; a sweep cannot lock the file either, so it leaves it.
+                    Err(Errno::NOLCK | Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => {
+                        tracing::debug!(file = %tmp, "no flock on this filesystem");
+                    }
+                    Err(e) => return Err(FsError::errno(e)),
+                }
                 if same_file_at(dir, &tmp, &fd) {
                     return Ok((File::from(fd), tmp));
                 }
