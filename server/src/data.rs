@@ -429,9 +429,9 @@ async fn accept_from(
             Ok(Err(e)) => return Err(DataError::Io(e)),
             Ok(Ok((stream, from))) => {
                 let ip = canonical_ip(from.ip());
-                let why = if ip == peer {
-                    return Ok(stream);
-                } else if balancers.iter().any(|n| n.contains(&ip)) {
+                // A balancer's connection always carries a header, even when
+                // the client it forwards for has the balancer's own address.
+                let why = if balancers.iter().any(|n| n.contains(&ip)) {
                     let limit = deadline.min(tokio::time::Instant::now() + HEADER_TIMEOUT);
                     match tokio::time::timeout_at(limit, read_header_exact(&stream)).await {
                         Ok(Ok(h)) => match h.source.client().map(|c| canonical_ip(c.ip())) {
@@ -444,6 +444,8 @@ async fn accept_from(
                         Ok(Err(e)) => format!("balancer sent no valid PROXY protocol header: {e}"),
                         Err(_) => "balancer sent no PROXY protocol header in time".to_string(),
                     }
+                } else if ip == peer {
+                    return Ok(stream);
                 } else {
                     format!("not from the control connection's address {peer}")
                 };

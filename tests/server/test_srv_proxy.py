@@ -194,19 +194,21 @@ def test_passive_connection_must_come_from_the_real_client(pserver):
     c.close()
 
 
+@pytest.mark.parametrize("client", [CLIENT, "127.0.0.1"], ids=["client", "on-the-balancer"])
 @pytest.mark.parametrize("header", [v1, v2], ids=["v1", "v2"])
-def test_forwarded_data_connection_is_read_to_the_header_end(pserver, header):
+def test_forwarded_data_connection_is_read_to_the_header_end(pserver, header, client):
     """A balancer that forwards the passive ports puts a PROXY header before
     the data: an upload sent in the same segment as the header arrives whole,
-    not a byte of it taken for the header, and a download follows."""
-    c = Balanced(pserver.port, header())
+    not a byte of it taken for the header, and a download follows. Also when
+    the client has the balancer's own address (runs on the balancer host)."""
+    c = Balanced(pserver.port, header(src=client))
     c.login()
     assert c.cmd("TYPE I")[0] == 200
     payload = os.urandom(200_000)
-    name = f"fwd-{header.__name__}.bin"
+    name = f"fwd-{header.__name__}-{client}.bin"
     code, text = c.cmd("PASV")
     data = socket.create_connection(("127.0.0.1", pasv_port(text)), source_address=("127.0.0.1", 0), timeout=10)
-    data.sendall(header(sport=50000) + payload)
+    data.sendall(header(src=client, sport=50000) + payload)
     data.shutdown(socket.SHUT_WR)
     assert c.cmd(f"STOR {name}")[0] == 150
     assert c.reply()[0] == 226
@@ -214,7 +216,7 @@ def test_forwarded_data_connection_is_read_to_the_header_end(pserver, header):
     assert (pserver.root / name).read_bytes() == payload
     code, text = c.cmd("PASV")
     data = socket.create_connection(("127.0.0.1", pasv_port(text)), source_address=("127.0.0.1", 0), timeout=10)
-    data.sendall(header(sport=50001))
+    data.sendall(header(src=client, sport=50001))
     assert c.cmd(f"RETR {name}")[0] == 150
     assert read_all(data) == payload
     assert c.reply()[0] == 226
@@ -225,7 +227,9 @@ def test_forwarded_data_connection_is_read_to_the_header_end(pserver, header):
     bare = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.1", 0), timeout=10)
     bare.sendall(b"PROXY UNKNOWN\r\n")
     c.send("RETR hello.txt")
-    real = socket.create_connection(("127.0.0.1", port), source_address=(CLIENT, 0), timeout=10)
+    real = socket.create_connection(("127.0.0.1", port), source_address=(client, 0), timeout=10)
+    if client == "127.0.0.1":  # the balancer's address: only with a header
+        real.sendall(header(src=client, sport=50002))
     assert c.reply()[0] == 150
     assert read_all(real) == b"hello world\n"
     assert c.reply()[0] == 226
@@ -349,6 +353,11 @@ def test_server_without_proxy_protocol_closes_on_a_header(server):
 
 
 # ------------------------------------------------------ HAProxy, two nodes
+
+
+def ringftp_bin() -> Path:
+    binary = Path(__file__).resolve().parents[2] / "target" / "debug" / "ringftp"
+    return Path(os.environ.get("RINGFTP", binary))
 
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -561,8 +570,8 @@ def test_haproxy_two_nodes_200_clients(tmp_path, mode, data):
 @needs_haproxy
 @pytest.mark.parametrize("data", ["direct", "forwarded"])
 def test_haproxy_curl_and_lftp(tmp_path, data):
-    """Third-party clients through the balancer, upload through one node and
-    download through the other (round robin). Direct: curl must be told to use
+    """Third-party clients (and ringftp) through the balancer, upload through
+    one node and download through the other (round robin). Direct: curl must be told to use
     the PASV address (it connects to the control host by default since 7.74);
     EPSV gets 502 and both fall back to PASV. Forwarded: curl as is, EPSV
     works (the node announces the balancer's address)."""
@@ -594,11 +603,28 @@ def test_haproxy_curl_and_lftp(tmp_path, data):
         )
         assert lftp.returncode == 0, lftp.stderr
         assert (tmp_path / "lftp-out.bin").read_bytes() == payload
+        if data == "forwarded":
+            # ringftp connects to the control host for PASV too, and runs on
+            # the balancer's own address here.
+            netrc = tmp_path / "netrc"
+            netrc.write_text(f"machine {BALANCER} login alice password {PASSWORDS['alice']}\n")
+            netrc.chmod(0o600)
+            batch = tmp_path / "batch"
+            batch.write_text(f"put {src} /up/ringftp.bin\nget /up/ringftp.bin {tmp_path / 'ringftp-out.bin'}\n")
+            ringftp = subprocess.run(
+                [str(ringftp_bin()), "-P", str(cluster.port), "--netrc-file", str(netrc), "-b", str(batch),
+                 f"alice@{BALANCER}"],
+                capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
+            )
+            assert ringftp.returncode == 0, ringftp.stdout + ringftp.stderr
+            assert (tmp_path / "ringftp-out.bin").read_bytes() == payload
+            assert (root / "up" / "ringftp.bin").read_bytes() == payload
     finally:
         cluster.proc.terminate()
         cluster.proc.wait(10)
     assert (root / "up" / "curl.bin").read_bytes() == payload
     logs = [n.log() for n in cluster.nodes]
     assert all(re.search(LOGIN_RE, log) for log in logs), "both nodes served"
-    assert set(re.findall(LOGIN_RE, "".join(logs))) == {"127.0.0.5", "127.0.0.6"}
+    expected = {"127.0.0.5", "127.0.0.6"} | ({BALANCER} if data == "forwarded" else set())
+    assert set(re.findall(LOGIN_RE, "".join(logs))) == expected
     cluster.stop()
