@@ -3,6 +3,7 @@
 
 use ringftp_proto::command::Command;
 use ringftp_proto::line::{LineBuffer, MAX_LINE};
+use ringftp_proto::proxy::{self, Parsed};
 use ringftp_proto::reply::parse_reply;
 
 /// What the server does with bytes from a client: frame them into lines (the first byte of
@@ -32,6 +33,11 @@ pub fn control(data: &[u8]) {
                 assert_eq!(back.as_ref(), Ok(&cmd), "{line:?} -> {wire:?}");
             }
         }
+    }
+    // A trusted balancer's connection starts with a PROXY protocol header, read before framing.
+    if let Ok(Parsed::Header(h)) = proxy::parse(rest) {
+        assert!(h.len <= rest.len(), "a header longer than its input");
+        assert!(h.len <= proxy::V1_MAX.max(proxy::V2_FIXED + proxy::V2_MAX_PAYLOAD));
     }
     if let Ok(Some((_, used))) = parse_reply(rest) {
         assert!(used <= rest.len());
