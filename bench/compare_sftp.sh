@@ -8,7 +8,7 @@
 #
 # Options: --quick, --runs N, --out DIR (default bench/results/<date>-<host>[-quick]), --keep
 # (keep the temp dir), --skip A,B (leave out contenders, e.g. lftp,curl; the run then says so),
-# --help. BENCH_COMMIT=... names the commit in the summary when the tree is not a git checkout.
+# --cases 5,6 (run only these cases; default all), --help. BENCH_COMMIT=... names the commit in the summary when the tree is not a git checkout.
 #
 # What it does (on a fresh Ubuntu/Debian machine, as root or with sudo):
 #   - installs what is missing: openssh-server, openssh-client, vsftpd, curl, lftp, iperf3
@@ -28,6 +28,8 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 skipped() { [[ "$SKIP" == *",$1,"* ]]; }
 
 ORIG_ARGS=("$@")
+CASES=""
+want_case() { [ -z "$CASES" ] || [[ "$CASES" == *",$1,"* ]]; }
 QUICK=0
 SKIP=","
 RUNS=""
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --keep) KEEP=1 ;;
         --skip) SKIP=",$2,"; shift ;;
+        --cases) CASES=",$2,"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare_sftp.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -57,6 +60,7 @@ else
     : "${RUNS:=3}"; MODE=full
 fi
 SMALL_KIB=4
+SMALL_BYTES=$((SMALL_N * SMALL_KIB * 1024))
 BENCH_USER=ringbench
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -404,21 +408,48 @@ run_client() { # contender direction local remote
                 *) die "curl has no recursive transfer" ;;
             esac
             ;;
-        lftp)
-            local s="$T/etc/lftp.script"
+        lftp | lftp-pget | lftp-par)
+            # lftp -> vsftpd; lftp-pget: pget -n 4 -> ringftpd (case 5, the same server as
+            # ringftp's segments); lftp-par: mirror --parallel=4 -> vsftpd (case 6).
+            local s="$T/etc/lftp.script" port=$FTP_PORT par=""
+            [ "$who" = lftp-pget ] && port=$RING_PORT
+            [ "$who" = lftp-par ] && par="--parallel=4"
             {
                 echo "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no"
                 echo "set ftp:passive-mode yes; set xfer:clobber yes; set cmd:interactive no"
-                echo "open -u $BENCH_USER,$PASSWORD -p $FTP_PORT 127.0.0.1"
-                case "$dir" in
-                    get) echo "get $rem -o $loc" ;;
-                    put) echo "put $loc -o $rem" ;;
-                    getr) echo "mirror $rem $loc" ;;
-                    putr) echo "mirror -R $loc $rem" ;;
+                echo "open -u $BENCH_USER,$PASSWORD -p $port 127.0.0.1"
+                case "$who:$dir" in
+                    lftp-pget:get) echo "pget -n 4 $rem -o $loc" ;;
+                    *:get) echo "get $rem -o $loc" ;;
+                    *:put) echo "put $loc -o $rem" ;;
+                    *:getr) echo "mirror $par $rem $loc" ;;
+                    *:putr) echo "mirror -R $par $loc $rem" ;;
                 esac
             } >"$s"
             chmod 600 "$s"
             lftp -f "$s"
+            ;;
+        ringftp-1 | ringftp-par | ringftp-par-vsftpd)
+            # ringftp with parallel transfers off (--parallel 1) and on (4 connections; big
+            # files in segments), against ringftpd, and against vsftpd (case 6).
+            local port=$RING_PORT n=4
+            [ "$who" = ringftp-1 ] && n=1
+            [ "$who" = ringftp-par-vsftpd ] && port=$FTP_PORT
+            case "$dir" in
+                get) b="$(batch "$who" "get $rem $loc")" ;;
+                put) b="$(batch "$who" "put $loc $rem")" ;;
+                getr) b="$(batch "$who" "get -r $rem $loc")" ;;
+                putr) b="$(batch "$who" "put -r $loc $rem")" ;;
+            esac
+            "$RINGFTP" -P "$port" --parallel "$n" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            ;;
+        dd)
+            # The same bytes written into the same filesystem's page cache by dd, beside the
+            # uploads in the same run: what writeback lets any writer do at that moment.
+            case "$dir" in
+                put) dd if="$loc" of="$T/srv/$rem" bs=1M status=none ;;
+                *) die "dd only writes" ;;
+            esac
             ;;
         *) die "unknown contender $who" ;;
     esac
@@ -450,6 +481,7 @@ EOF
 # Case 1: one big file, get and put, into a real file and into /dev/null.
 # ---------------------------------------------------------------------------------------------
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+if want_case 1; then
 C1=(ringftp sftp sftp-aes128gcm curl lftp curl-ringftpd)
 log "case 1: ${BIG_MIB} MiB get/put, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
@@ -487,11 +519,13 @@ for run in $(seq "$RUNS"); do
     done
 done
 
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Case 2: get -r and put -r of many small files.
 # ---------------------------------------------------------------------------------------------
+if want_case 2; then
 C2=(ringftp sftp lftp)
-SMALL_BYTES=$((SMALL_N * SMALL_KIB * 1024))
 log "case 2: $SMALL_N x $SMALL_KIB KiB get -r/put -r, $RUNS run(s)"
 # Each copy is moved aside, not deleted, until the end of the case: right after thousands of
 # deletions, ext4 spends ~0.7 ms in every file creation skipping recently freed inodes
@@ -517,9 +551,12 @@ for run in $(seq "$RUNS"); do
 done
 rm -rf "$T/trash"
 
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Case 3: many clients at once, each downloading its own file (load generator).
 # ---------------------------------------------------------------------------------------------
+if want_case 3; then
 log "case 3: $C3_CLIENTS clients x $C3_MIB MiB, $RUNS run(s)"
 loadgen() { # contender port subcommand args...
     local who=$1 port=$2 sub=$3
@@ -538,10 +575,13 @@ for run in $(seq "$RUNS"); do
     done
 done
 
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Case 4: idle logged-in sessions (ringftpd restarted before each run, so memory starts clean).
 # vsftpd is measured with fewer sessions: it forks two processes per session.
 # ---------------------------------------------------------------------------------------------
+if want_case 4; then
 # A server that grows without bound must not take the machine down: stop opening sessions
 # once it holds a third of the memory available now.
 MEM_CAP_MIB=$(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 1024 / 3))
@@ -560,11 +600,71 @@ for run in $(seq "$RUNS"); do
     log "  4 vsftpd run $run: $(grep "^4,vsftpd,.*,$run,\(pss_per_session\|logins_per_s\|login_list_ms_median\)," "$CSV" | cut -d, -f5,6 | tr '\n' ' ')"
 done
 
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Case 5: one big file over several connections (segments), beside lftp pget -n 4 against the
+# same server (ringftpd), ringftp over one connection, and dd writing the same bytes (put).
+# ---------------------------------------------------------------------------------------------
+if want_case 5; then
+C5=(ringftp-par ringftp-1 lftp-pget dd)
+log "case 5: ${BIG_MIB} MiB get/put over 4 connections, $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    for op in get-file put-file; do
+        for who in $(rotate "$run" "${C5[@]}"); do
+            skipped "$who" && continue
+            case "$op:$who" in
+                get-file:dd | put-file:lftp-pget) continue ;;
+                get-file:*)
+                    measure 5 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" big.bin
+                    check_size "$T/local/got.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/srv/big.bin" || die "$who get: content differs"; }
+                    rm -f "$T/local/got.bin" ;;
+                put-file:*)
+                    measure 5 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" "up-$who.bin"
+                    check_size "$T/srv/up-$who.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/up.bin" || die "$who put: content differs"; }
+                    rm -f "$T/srv/up-$who.bin" ;;
+            esac
+        done
+    done
+done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Case 6: many small files with several in flight: ringftp (4 connections) against ringftpd
+# and vsftpd, beside lftp mirror --parallel=4 against vsftpd.
+# ---------------------------------------------------------------------------------------------
+if want_case 6; then
+C6=(ringftp-par ringftp-par-vsftpd lftp-par)
+log "case 6: $SMALL_N x $SMALL_KIB KiB get -r/put -r, 4 in flight, $RUNS run(s)"
+mkdir -p "$T/trash"
+for run in $(seq "$RUNS"); do
+    for op in get-r put-r; do
+        for who in $(rotate "$run" "${C6[@]}"); do
+            skipped "$who" && continue
+            case "$op" in
+                get-r)
+                    measure 6 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
+                    check_count "$T/local/got-small" "$SMALL_N"
+                    mv "$T/local/got-small" "$T/trash/got-small6-$who-$run" ;;
+                put-r)
+                    measure 6 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small6-$who"
+                    check_count "$T/srv/up-small6-$who" "$SMALL_N"
+                    mv "$T/srv/up-small6-$who" "$T/trash/up-small6-$who-$run" ;;
+            esac
+        done
+    done
+done
+rm -rf "$T/trash"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Summary.
 # ---------------------------------------------------------------------------------------------
 {
     echo "skipped=${SKIP//,/ }"
+    echo "cases=${CASES:-all}"
     echo "mode=$MODE runs=$RUNS big_mib=$BIG_MIB small_n=$SMALL_N small_kib=$SMALL_KIB c3_clients=$C3_CLIENTS c3_mib=$C3_MIB c4_sessions=$C4_SESSIONS c4_vsftpd=$C4_VSFTPD"
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host=$HOST"

@@ -17,6 +17,10 @@ C1_ORDER = ["ringftp", "curl-ringftpd", "sftp", "sftp-aes128gcm", "curl", "lftp"
 C1_OPS = ["get-file", "put-file", "get-null", "put-null"]
 C2_ORDER = ["ringftp", "sftp", "lftp"]
 C2_OPS = ["get-r", "put-r"]
+# Cases 5 and 6: parallel transfers (several connections).
+C5_ORDER = ["ringftp-par", "ringftp-1", "lftp-pget", "dd"]
+C5_OPS = ["get-file", "put-file"]
+C6_ORDER = ["ringftp-par", "ringftp-par-vsftpd", "lftp-par"]
 LABEL = {
     "ringftp": "ringftp -> ringftpd",
     "sftp": "sftp (default cipher)",
@@ -27,6 +31,12 @@ LABEL = {
     "iperf3": "iperf3 (loopback limit)",
     "ringftpd": "ringftpd",
     "vsftpd": "vsftpd",
+    "ringftp-par": "ringftp --parallel 4 -> ringftpd",
+    "ringftp-1": "ringftp --parallel 1 -> ringftpd",
+    "ringftp-par-vsftpd": "ringftp --parallel 4 -> vsftpd",
+    "lftp-pget": "lftp pget -n 4 -> ringftpd",
+    "lftp-par": "lftp mirror --parallel=4 -> vsftpd",
+    "dd": "dd into the served directory (same run)",
 }
 COLOUR = {
     "ringftp": "#d62728",
@@ -156,6 +166,7 @@ def targets(stats):
         r = get(stats, 2, "ringftp", op, "files_s")
         b = get(stats, 2, "lftp", op, "files_s")
         versus(lines, f"2: {op} ringftp / lftp mirror", r, b, 2.0, "files/s")
+    parallel_targets(lines, stats)
     op4 = next(
         (
             o
@@ -190,6 +201,20 @@ def targets(stats):
         s is not None and s.median <= 50,
     )
     return lines
+
+
+def parallel_targets(lines, stats):
+    """Issue 10: one big file at least lftp pget -n 4's speed (same server), many small files
+    at least 3x lftp mirror --parallel=4 against vsftpd."""
+    r = get(stats, 5, "ringftp-par", "get-file", "mib_s")
+    b = get(stats, 5, "lftp-pget", "get-file", "mib_s")
+    versus(lines, "5: get-file ringftp --parallel 4 / lftp pget -n 4", r, b, 1.0, "MiB/s")
+    for op in C2_OPS:
+        b = get(stats, 6, "lftp-par", op, "files_s")
+        for who in ["ringftp-par", "ringftp-par-vsftpd"]:
+            r = get(stats, 6, who, op, "files_s")
+            name = f"6: {op} {LABEL[who]} / {LABEL['lftp-par']}"
+            versus(lines, name, r, b, 3.0, "files/s")
 
 
 def curl_phase_table(stats):
@@ -455,6 +480,22 @@ def main():
         "",
     ]
     md += case4(stats) + [""]
+    md += [f"## Case 5: one {big} file over 4 connections (segments)", ""]
+    md += [
+        (
+            "Into a real file. ringftp cuts the file into 4 parts (REST + RETR/STOR per part); "
+            "lftp pget -n 4 against the same ringftpd; dd writes the same bytes into the served "
+            "directory in the same run (what the page cache allowed at that moment)."
+        ),
+        "",
+    ]
+    md += transfer_table(
+        stats, 5, C5_OPS, C5_ORDER, "mib_s", "MiB/s", ["lftp-pget", "ringftp-1", "dd"]
+    ) + [""]
+    md += [f"## Case 6: get -r and put -r of {small} files, 4 in flight", ""]
+    md += transfer_table(
+        stats, 6, C2_OPS, C6_ORDER, "files_s", "files/s", ["lftp-par"]
+    ) + [""]
     (out / "summary.md").write_text("\n".join(md))
 
 
