@@ -1,7 +1,7 @@
 //! # ringftp: an FTP client that behaves like OpenSSH `sftp`
 //!
 //! # Layout
-//! - `cli`: command-line arguments (clap), destination forms, netrc lookup
+//! - `cli` (in the library): command-line arguments (clap), destination forms, netrc lookup
 //! - `app`: connect, login (three tries), `host:path` start, exit status
 //! - `ftp`: the FTP connection (blocking std::net, proto replies, EPSV/PASV,
 //!   MLSD/LIST, splice/sendfile transfers)
@@ -11,18 +11,19 @@
 //! - `parallel`: extra connections, segmented transfers, files in flight
 //! - `progress`: sftp's progress meter
 //! - `shell`: REPL (rustyline), batch mode, SIGINT, Tab completion
-//! - `messages`: every sftp-identical message string
+//! - `messages` (in the library): every sftp-identical message string
 
 mod app;
 mod argv;
-mod cli;
 mod commands;
 mod ftp;
 mod glob;
-mod messages;
 mod parallel;
 mod progress;
 mod shell;
+
+// In the library, so that xtask can render the man page from them.
+use ringftp::{cli, messages};
 
 use std::process::ExitCode;
 

@@ -26,7 +26,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// `2026-12-02T13:50:18.123Z  INFO ringftpd::log: login user=alice ...`
+    /// Time, level, source, message, then the fields as key=value
     #[default]
     Text,
     /// One JSON object per line, fields at the top level

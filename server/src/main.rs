@@ -64,6 +64,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(u) => u,
         Err(e) => return fail(e),
     };
+    if users.is_empty() {
+        tracing::warn!(
+            file = %config.users_file.display(),
+            "no users yet: add one with `ringftpd user add NAME`, then reload (SIGHUP)"
+        );
+    }
     let root = match Jail::open(&config.root) {
         Ok(j) => j,
         Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),

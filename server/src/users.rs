@@ -173,6 +173,8 @@ impl UserDb {
     }
 
     /// Writes the file atomically with mode 0600, creating its directory (0700) if needed.
+    /// A replaced file keeps its owner and group (`sudo ringftpd user add` on the
+    /// service's file leaves it readable by the service user).
     pub fn save(&self, path: &Path) -> Result<(), UsersError> {
         let file = UsersFile {
             user: self.users.values().cloned().collect(),
@@ -203,6 +205,14 @@ impl UserDb {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(text.as_bytes())?;
+            if let Ok(old) = std::fs::metadata(path) {
+                let new = f.metadata()?;
+                if (old.uid(), old.gid()) != (new.uid(), new.gid()) {
+                    // Only root may give a file away; others keep the old
+                    // behaviour (the new file is theirs).
+                    let _ = std::os::unix::fs::fchown(&f, Some(old.uid()), Some(old.gid()));
+                }
+            }
             f.sync_all()?;
             std::fs::rename(&tmp, path)?;
             // Make the rename itself durable.
@@ -725,5 +735,31 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
         assert!(!a.contains(['0', 'O', '1', 'l', 'I']));
+    }
+
+    /// `sudo ringftpd user add` on the service's users file must leave it the
+    /// service's. Needs root to give the file away; skipped otherwise.
+    #[test]
+    fn save_keeps_the_owner_of_a_replaced_file() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "").unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let mut db = UserDb::load(&path).unwrap();
+        db.add(User {
+            name: "a".into(),
+            password: hash_password("pw").unwrap(),
+            home: None,
+            read_only: false,
+        })
+        .unwrap();
+        db.save(&path).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(UserDb::load(&path).unwrap().len(), 1);
     }
 }
