@@ -313,6 +313,12 @@ def test_install_into_throwaway_root_and_serve(deb, tree, tmp_path):
         entry = [l for l in passwd.splitlines() if l.startswith("ringftpd:")]
         assert entry and entry[0].endswith(":/nonexistent:/usr/sbin/nologin"), entry
 
+        # The service made its TLS pair beside the users file, as its own user.
+        uid = int(entry[0].split(":")[2])
+        key = (work / "etc/ringftpd/tls-key.pem").stat()
+        assert (key.st_uid, key.st_mode & 0o777) == (uid, 0o600)
+        assert (work / "etc/ringftpd/tls-cert.pem").stat().st_uid == uid
+
         ftp = ftplib.FTP(timeout=20)
         ftp.connect("127.0.0.1", port)
         ftp.login("alice", PASSWORD)
@@ -324,7 +330,7 @@ def test_install_into_throwaway_root_and_serve(deb, tree, tmp_path):
         uploaded = work / "srv/ftp/hello.txt"
         assert uploaded.read_bytes() == b"hello package\n"
         st = uploaded.stat()
-        assert (st.st_uid, st.st_mode & 0o777) == (int(entry[0].split(":")[2]), 0o644)
+        assert (st.st_uid, st.st_mode & 0o777) == (uid, 0o644)
 
         # The packaged config turns the xferlog on, in LogsDirectory.
         xferlog = work / "log/ringftpd/xferlog"
