@@ -5,6 +5,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// Streams per transfer (and files in flight) unless `--parallel` says otherwise.
+pub const DEFAULT_STREAMS: u64 = 4;
+/// The most streams `--parallel` accepts.
+pub const MAX_STREAMS: u64 = 32;
+/// Files smaller than this go over one connection unless `--parallel-min` says otherwise.
+pub const DEFAULT_SEGMENT_MIN: u64 = 64 << 20;
+
 /// ringftp: an FTP client that behaves like OpenSSH sftp.
 #[derive(Parser, Debug)]
 #[command(
@@ -50,12 +57,12 @@ pub struct Args {
     /// globs with that many files in flight; 1 = off. Hidden, so that the
     /// help stays sftp's (documented in client/README.md).
     #[arg(long = "parallel", value_name = "n", hide = true,
-          default_value_t = crate::parallel::DEFAULT_STREAMS,
-          value_parser = clap::value_parser!(u64).range(1..=crate::parallel::MAX_STREAMS))]
+          default_value_t = DEFAULT_STREAMS,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_STREAMS))]
     pub parallel: u64,
     /// Smallest file cut into segments, in bytes (K, M, G suffixes).
     #[arg(long = "parallel-min", value_name = "size", hide = true,
-          default_value_t = crate::parallel::DEFAULT_SEGMENT_MIN,
+          default_value_t = DEFAULT_SEGMENT_MIN,
           value_parser = parse_size)]
     pub parallel_min: u64,
     /// [user@]host[:path] or ftp://[user@]host[:port][/path]

@@ -36,12 +36,9 @@ use zeroize::Zeroizing;
 
 use crate::ftp::{self, connect_tcp, Ftp, FtpError, Login};
 
-/// Streams per transfer (and files in flight) unless `--parallel` says otherwise.
-pub const DEFAULT_STREAMS: u64 = 4;
-/// The most streams `--parallel` accepts.
-pub const MAX_STREAMS: u64 = 32;
-/// Files smaller than this go over one connection unless `--parallel-min` says otherwise.
-pub const DEFAULT_SEGMENT_MIN: u64 = 64 << 20;
+// The defaults of --parallel and --parallel-min live beside those flags, in
+// the library's `cli` (xtask renders the man page from it).
+use crate::cli::{DEFAULT_SEGMENT_MIN, DEFAULT_STREAMS};
 /// Parts are multiples of this (the last one takes the rest), so that each
 /// part's writes start on a page and a 1 MiB pipe boundary.
 const SEGMENT_ALIGN: u64 = 1 << 20;
