@@ -118,7 +118,7 @@ def test_passive_range_full_says_so_and_recovers_at_once(make_server):
     # without a word; the server must not keep their ports for data_timeout.
     for r in holders:
         r.send("LIST")
-    time.sleep(0.3)
+    time.sleep(0.5)  # the server now waits for their data connections
     assert other.cmd("EPSV")[0] == 229  # replacing its own listener needs no new port
     for r in holders:
         r.close()
@@ -137,6 +137,16 @@ def test_passive_range_full_says_so_and_recovers_at_once(make_server):
     assert fresh[0].cmd("NOOP")[0] == 200
     for r in fresh + [other]:
         r.close()
+
+
+def test_warning_when_the_passive_range_overlaps_the_ephemeral_range(make_server):
+    lo, hi = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    inside = make_server(extra_args=["--passive-ports", f"{lo}-{lo + 10}"])
+    assert wait_for(lambda: "overlaps net.ipv4.ip_local_port_range" in inside.log(), 5)
+    base = free_range(10)
+    outside = make_server(extra_args=["--passive-ports", f"{base}-{base + 9}"])
+    logged_in(outside).close()  # well past the start
+    assert "overlaps" not in outside.log()
 
 
 def test_passive_cap_per_address(make_server):
