@@ -206,53 +206,90 @@ pub struct PortAllocator {
 struct Holds {
     total: AtomicUsize,
     per_ip_max: usize,
-    /// Only touched when `per_ip_max > 0`; an entry lives while its address
-    /// holds a listener, so the map is never larger than the listeners.
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Locked only when there is a cap or a range; an entry lives while its
+    /// address holds a listener, so the maps never outgrow the listeners.
+    counts: Mutex<Counts>,
     /// The range-full warning is logged once per episode.
     full_logged: AtomicBool,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// By client address ([`crate::ban::client_key`]), for the cap.
+    per_client: HashMap<IpAddr, usize>,
+    /// By the local address listened on: a range is full for one address
+    /// (say 127.0.0.1) while another (::1) still has every port.
+    per_local: HashMap<IpAddr, usize>,
+}
+
+enum Refused {
+    PerIp,
+    RangeFull,
 }
 
 /// One listener's share of the counts, given back on drop.
 struct Hold {
     holds: Arc<Holds>,
-    ip: Option<IpAddr>,
+    client: Option<IpAddr>,
+    local: Option<IpAddr>,
 }
 
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.holds.total.fetch_sub(1, Ordering::AcqRel);
-        if let Some(ip) = self.ip {
-            let mut map = self.holds.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = map.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(&ip);
-                }
+fn give_back(map: &mut HashMap<IpAddr, usize>, key: Option<IpAddr>) {
+    if let Some(k) = key {
+        if let Some(n) = map.get_mut(&k) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&k);
             }
         }
     }
 }
 
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.holds.total.fetch_sub(1, Ordering::AcqRel);
+        if self.client.is_some() || self.local.is_some() {
+            let mut c = self.holds.counts.lock().unwrap_or_else(|p| p.into_inner());
+            give_back(&mut c.per_client, self.client);
+            give_back(&mut c.per_local, self.local);
+        }
+    }
+}
+
 impl Holds {
-    /// Counts one more listener for `client`, unless it is at its cap.
-    fn take(self: &Arc<Holds>, client: IpAddr) -> Result<Hold, PassiveError> {
-        let ip = if self.per_ip_max > 0 {
-            let key = crate::ban::client_key(client);
-            let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-            let n = map.entry(key).or_insert(0);
-            if *n >= self.per_ip_max {
-                return Err(PassiveError::PerIp(self.per_ip_max));
+    /// Counts one more listener for `client` on `local` (with the range's
+    /// size), unless the client is at its cap or every port of the range is
+    /// held on that address already (then no bind could succeed).
+    fn take(
+        self: &Arc<Holds>,
+        client: IpAddr,
+        local: Option<(IpAddr, usize)>,
+    ) -> Result<Hold, Refused> {
+        let client = (self.per_ip_max > 0).then(|| crate::ban::client_key(client));
+        if client.is_some() || local.is_some() {
+            let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let c = &mut *guard;
+            if let Some((ip, span)) = local {
+                if c.per_local.get(&ip).copied().unwrap_or(0) >= span {
+                    return Err(Refused::RangeFull);
+                }
             }
-            *n += 1;
-            Some(key)
-        } else {
-            None
-        };
+            if let Some(key) = client {
+                let n = c.per_client.entry(key).or_insert(0);
+                if *n >= self.per_ip_max {
+                    return Err(Refused::PerIp);
+                }
+                *n += 1;
+            }
+            if let Some((ip, _)) = local {
+                *c.per_local.entry(ip).or_insert(0) += 1;
+            }
+        }
         self.total.fetch_add(1, Ordering::AcqRel);
         Ok(Hold {
             holds: Arc::clone(self),
-            ip,
+            client,
+            local: local.map(|(ip, _)| ip),
         })
     }
 }
@@ -266,7 +303,7 @@ impl PortAllocator {
             holds: Arc::new(Holds {
                 total: AtomicUsize::new(0),
                 per_ip_max: per_ip,
-                per_ip: Mutex::new(HashMap::new()),
+                counts: Mutex::new(Counts::default()),
                 full_logged: AtomicBool::new(false),
             }),
         }
@@ -281,15 +318,12 @@ impl PortAllocator {
     /// client is `client` (the session's client address, not re-read from the
     /// socket, so a PROXY-protocol address counts too).
     pub fn listen(&self, ip: IpAddr, client: IpAddr) -> Result<PassiveListener, PassiveError> {
-        let hold = self.holds.take(client)?;
         let Some((lo, hi)) = self.range else {
+            let hold = self.take(client, None, (0, 0))?;
             return bind_passive(SocketAddr::new(ip, 0), hold).map_err(|(e, _)| e.into());
         };
         let span = u32::from(hi - lo) + 1;
-        // Every port is ours already (this one counted): no bind can succeed.
-        if self.held() > span as usize {
-            return Err(self.range_full(lo, hi));
-        }
+        let hold = self.take(client, Some((ip, span as usize)), (lo, hi))?;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut hold = Some(hold);
         for i in 0..span {
@@ -309,14 +343,27 @@ impl PortAllocator {
                 Err((e, _)) => return Err(PassiveError::Io(e)),
             }
         }
+        drop(hold);
         Err(self.range_full(lo, hi))
+    }
+
+    fn take(
+        &self,
+        client: IpAddr,
+        local: Option<(IpAddr, usize)>,
+        (lo, hi): (u16, u16),
+    ) -> Result<Hold, PassiveError> {
+        self.holds.take(client, local).map_err(|r| match r {
+            Refused::PerIp => PassiveError::PerIp(self.holds.per_ip_max),
+            Refused::RangeFull => self.range_full(lo, hi),
+        })
     }
 
     fn range_full(&self, lo: u16, hi: u16) -> PassiveError {
         if !self.holds.full_logged.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 range = %format_args!("{lo}-{hi}"),
-                held_by_sessions = self.held().saturating_sub(1),
+                held_by_sessions = self.held(),
                 "passive port range exhausted; PASV/EPSV get 425 until a port is free"
             );
         }
@@ -490,5 +537,81 @@ async fn read_header_exact(stream: &TcpStream) -> Result<proxy::Header, HeaderEr
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holds(per_ip: usize) -> Arc<Holds> {
+        PortAllocator::new(Some((50000, 50002)), per_ip).holds
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn a_range_is_full_per_local_address_and_frees_on_drop() {
+        let h = holds(0);
+        let v4 = Some((ip("127.0.0.1"), 3));
+        let v6 = Some((ip("::1"), 3));
+        let taken: Vec<Hold> = (0..3)
+            .filter_map(|_| h.take(ip("10.0.0.1"), v4).ok())
+            .collect();
+        assert_eq!(taken.len(), 3);
+        assert!(matches!(
+            h.take(ip("10.0.0.2"), v4),
+            Err(Refused::RangeFull)
+        ));
+        let other = h.take(ip("10.0.0.2"), v6);
+        assert!(other.is_ok(), "another local address has its own ports");
+        assert_eq!(h.total.load(Ordering::Acquire), 4);
+        drop(taken);
+        drop(other);
+        assert_eq!(h.total.load(Ordering::Acquire), 0);
+        let c = h.counts.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(
+            c.per_local.is_empty() && c.per_client.is_empty(),
+            "no entry left behind"
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_per_client_and_a_refusal_takes_nothing() {
+        let h = holds(2);
+        let local = Some((ip("127.0.0.1"), 100));
+        let a1 = h.take(ip("192.0.2.1"), local).ok();
+        let a2 = h.take(ip("::ffff:192.0.2.1"), local).ok();
+        assert!(a1.is_some() && a2.is_some());
+        assert!(matches!(
+            h.take(ip("192.0.2.1"), local),
+            Err(Refused::PerIp)
+        ));
+        assert!(h.take(ip("192.0.2.2"), local).is_ok());
+        assert_eq!(
+            h.total.load(Ordering::Acquire),
+            2,
+            "the refused and the dropped are not counted"
+        );
+        drop(a1);
+        assert!(h.take(ip("192.0.2.1"), local).is_ok());
+        // IPv6 clients share a cap per /64.
+        let b = h.take(ip("2001:db8::1"), local).ok();
+        let c = h.take(ip("2001:db8::2"), local).ok();
+        assert!(b.is_some() && c.is_some());
+        assert!(matches!(
+            h.take(ip("2001:db8::3"), local),
+            Err(Refused::PerIp)
+        ));
+        // Without cap and range nothing is locked or counted per address.
+        let free = holds(0);
+        let none: Vec<Hold> = (0..10)
+            .filter_map(|_| free.take(ip("192.0.2.1"), None).ok())
+            .collect();
+        assert_eq!(none.len(), 10);
+        assert!(none.iter().all(|x| x.client.is_none() && x.local.is_none()));
     }
 }
