@@ -7,6 +7,7 @@ are there), files compared byte for byte.
 - a segmented put replaces the old file only when complete: the old file
   keeps its content and mode when the client is killed or the transfer is
   cut, and the client deletes its temporary file when it can;
+- Ctrl-C during a segmented get leaves a true prefix and a usable session;
 - a server without REST (a proxy strips it from FEAT, or refuses it) gets
   one stream;
 - ``get -r``/``put -r`` and globs with several files in flight;
@@ -28,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 from clientharness import Client, _running, ringftp_bin, start_ringftpd
 
@@ -371,3 +373,29 @@ def test_segmented_against_vsftpd(vs_client, fixture_trees):
 def _owner(p: Path) -> tuple[int, int]:
     st = p.stat()
     return st.st_uid, st.st_gid
+
+
+def test_ctrl_c_during_segmented_get_keeps_a_true_prefix(client, fixture_trees):
+    # Typed on a terminal: Ctrl-C stops every part, the session stays usable,
+    # and the local file is cut back to bytes that really arrived (never a
+    # preallocated hole that reget would take for data).
+    remote = _big_local(fixture_trees, "intr.bin").rename(
+        fixture_trees.remote / "intr.bin"
+    )
+    child = client.spawn(*SEG, client.dest, timeout=120)
+    child.expect_exact("sftp> ")
+    child.sendline("get intr.bin")
+    child.expect(r"intr\.bin +\d+%")  # the meter has started
+    child.sendcontrol("c")
+    child.expect_exact("sftp> ")
+    child.sendline("pwd")
+    child.expect_exact("Remote working directory: /")
+    child.expect_exact("sftp> ")
+    child.sendline("bye")
+    child.expect(pexpect.EOF)
+    local = fixture_trees.local / "intr.bin"
+    size = local.stat().st_size
+    if size == BIG:
+        pytest.skip("the download finished before Ctrl-C arrived")
+    with open(remote, "rb") as r, open(local, "rb") as l:
+        assert l.read() == r.read(size)
