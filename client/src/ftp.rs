@@ -882,8 +882,8 @@ fn send_from_file(
 
 /// Receive exactly `len` bytes from the data socket into `file` at `offset`
 /// (splice with an explicit file offset, so several of these can fill one
-/// file at once). Stops with Interrupted when `stop` is set; a socket that
-/// ends early is `FtpError::Closed`. `moved` is called with each chunk's size.
+/// file at once). Stops with Interrupted when `stop` is set; a data socket
+/// that ends early is an I/O error (not a lost control connection). `moved` is called with each chunk's size.
 pub fn recv_range(
     data: &TcpStream,
     file: &std::fs::File,
@@ -921,7 +921,13 @@ pub fn recv_range(
             }
         }
         if n == 0 {
-            return Err(FtpError::Closed);
+            // The data connection ended early (the remote file shrank, or the
+            // server cut it): this transfer failed, the control connection
+            // is still there.
+            return Err(FtpError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "data connection closed early",
+            )));
         }
         let mut left = n as usize;
         while left > 0 {

@@ -399,3 +399,34 @@ def test_ctrl_c_during_segmented_get_keeps_a_true_prefix(client, fixture_trees):
         pytest.skip("the download finished before Ctrl-C arrived")
     with open(remote, "rb") as r, open(local, "rb") as l:
         assert l.read() == r.read(size)
+
+
+def test_remote_file_shrinking_mid_get_fails_that_file_only(client, fixture_trees):
+    # The server's file is cut short while the parts run: the parts that
+    # find an early end fail the download (exit 1 in batch mode, not 255:
+    # the control connections are fine), the next command still runs, and
+    # the local file holds only bytes that arrived.
+    remote = _big_local(fixture_trees, "shrink.bin").rename(
+        fixture_trees.remote / "shrink.bin"
+    )
+    data_head = remote.open("rb").read(MIB)
+    child = client.spawn(*SEG, client.dest, timeout=120)
+    child.expect_exact("sftp> ")
+    child.sendline("get shrink.bin")
+    child.expect(r"shrink\.bin +\d+%")
+    os.truncate(remote, MIB)
+    child.expect_exact("sftp> ")
+    before = child.before
+    child.sendline("pwd")
+    child.expect_exact("Remote working directory: /")
+    child.expect_exact("sftp> ")
+    child.sendline("bye")
+    child.expect(pexpect.EOF)
+    local = fixture_trees.local / "shrink.bin"
+    size = local.stat().st_size
+    if size == BIG:
+        pytest.skip("the download finished before the file was cut")
+    assert "Connection closed" not in before, before
+    with open(local, "rb") as l:
+        got = l.read()
+    assert got[:MIB] == data_head[: len(got[:MIB])]
