@@ -1174,11 +1174,17 @@ mod tests {
             f.jail.open_read_cached("sub"),
             Some(Err(FsError::IsADirectory))
         ));
-        // An escape is refused from the cache as well, not deferred.
-        assert!(matches!(
-            f.jail.open_read_cached("abs_secret"),
-            Some(Err(FsError::Escape))
-        ));
+        // An escape is refused from the cache, or deferred to `open_read` (the kernel answers
+        // EAGAIN when reading the link body would leave RCU-walk, e.g. after its page was
+        // evicted, which happens now and then on a loaded machine); never opened.
+        match f.jail.open_read_cached("abs_secret") {
+            Some(Err(FsError::Escape)) => {}
+            None => assert!(matches!(
+                f.jail.open_read("abs_secret"),
+                Err(FsError::Escape)
+            )),
+            other => panic!("escape through the cached open: {other:?}"),
+        }
         assert!(matches!(
             f.jail.open_read_cached("a\0b"),
             Some(Err(FsError::InvalidName))
