@@ -259,6 +259,22 @@ def test_abor_while_waiting_for_the_data_connection(server):
     r.close()
 
 
+def test_quit_while_waiting_for_the_data_connection(server):
+    r = logged_in(server)
+    port = pasv_port(r.cmd("PASV")[1])
+    r.send("LIST")
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    r.send("QUIT")
+    code, text = r.reply()
+    assert code == 425 and "QUIT" in text, text
+    assert r.reply()[0] == 221
+    assert time.monotonic() - t0 < 5, "waited for data_timeout"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    r.close()
+
+
 # ------------------------------------------------------------ bans
 
 

@@ -48,6 +48,12 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
         }
         Waited::Aborted => return Err(abort_replies(ctx).await),
         Waited::Gone => return Err(Reply::new(426, "Connection closed; transfer aborted.")),
+        Waited::Quit => {
+            return Err(Reply::new(
+                425,
+                "Can't open data connection: QUIT received first.",
+            ))
+        }
     };
     if let Some(tls) = tls {
         conn.protect(tls, cfg.data_timeout)
@@ -62,11 +68,14 @@ enum Waited<T> {
     Aborted,
     /// The control connection closed: nobody is left to connect.
     Gone,
+    /// QUIT while waiting (deferred, answered next): the client will not connect.
+    Quit,
 }
 
 /// Waits for the data connection while reading the control connection, so
 /// a client that quits (or sends ABOR) while the server waits for it to
-/// connect frees the passive port at once instead of after `data_timeout`
+/// connect (or sends QUIT, answered right after a 425) frees the passive
+/// port at once instead of after `data_timeout`
 /// (a session stuck here kept its port: the range ran dry and stayed dry
 /// after the clients had gone). Other commands wait, as during a transfer.
 async fn await_connection<T>(ctx: &mut Ctx<'_>, opening: impl Future<Output = T>) -> Waited<T> {
@@ -77,6 +86,10 @@ async fn await_connection<T>(ctx: &mut Ctx<'_>, opening: impl Future<Output = T>
             r = &mut opening => return Waited::Open(r),
             input = ctx.ctl.next(), if reading => match input {
                 Ok(Input::Line(line)) if is_abor(&line) => return Waited::Aborted,
+                Ok(Input::Line(line)) if line.trim().eq_ignore_ascii_case("QUIT") => {
+                    ctx.ctl.defer(line);
+                    return Waited::Quit;
+                }
                 Ok(Input::Line(line)) => {
                     ctx.ctl.defer(line);
                     reading = false;
