@@ -430,3 +430,13 @@ def test_remote_file_shrinking_mid_get_fails_that_file_only(client, fixture_tree
     with open(local, "rb") as l:
         got = l.read()
     assert got[:MIB] == data_head[: len(got[:MIB])]
+
+
+def test_get_into_a_device_is_one_stream(client, fixture_trees):
+    # Parts write at offsets: a local target that is not a regular file
+    # (here /dev/null) is fetched over one stream, as before segments.
+    (fixture_trees.remote / "dev.bin").write_bytes(os.urandom(3 * MIB + 11))
+    before = logins(client)
+    proc = batch(client, "get dev.bin /dev/null", args=SEG)
+    assert proc.returncode == 0, proc.stderr
+    assert logins(client) - before == 1

@@ -298,7 +298,7 @@ fn preserve_local(file: &File, local: &str, info: &FileInfo, mode: u32) {
 /// One big file in segments over several connections (`parallel`): part 0
 /// on the main connection, the others on extra ones, written at their
 /// offsets into one preallocated local file, opened (truncated) only after
-/// every part's RETR was accepted, as a one-stream get opens it after its
+/// part 0's RETR was accepted, as a one-stream get opens it after its
 /// RETR. A failure cuts the local file to the prefix that did arrive, so
 /// `reget` continues from true data. `None`: no extra connection or a part
 /// refused to start; the caller fetches over one stream.
@@ -311,6 +311,11 @@ fn download_segmented(
     pflag: bool,
     fflag: bool,
 ) -> Option<CmdResult> {
+    // Parts write at offsets: only into a regular file (new or existing),
+    // not into a pipe, a terminal or a device such as /dev/null.
+    if std::fs::metadata(local).is_ok_and(|m| !m.is_file()) {
+        return None;
+    }
     let size = info.size;
     let want = parallel::plan(size, ctx.streams(false)).len();
     let mut extra = ctx.pool.take(want.saturating_sub(1));
