@@ -304,7 +304,7 @@ def test_install_into_throwaway_root_and_serve(deb, tree, tmp_path):
             "root:ringftpd 770",  # /etc/ringftpd: the service writes its cert there
             "ringftpd:ringftpd 600",  # the users file, made empty by postinst
             "ringftpd:ringftpd 755",  # /srv/ftp
-            "ringftpd:adm 750",  # /var/log/ringftpd
+            "ringftpd:ringftpd 750",  # /var/log/ringftpd, as LogsDirectory= makes it
             "ringftpd:ringftpd 600",  # still the service's after `sudo ringftpd user add`
         ], perms
         calls = (work / "systemd-calls").read_text()
