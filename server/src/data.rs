@@ -127,17 +127,27 @@ impl DataConn {
     }
 
     /// Sends all of `bytes` (through TLS when protected); fails after `stall`
-    /// without progress.
-    pub async fn send(&mut self, bytes: Vec<u8>, stall: Duration) -> io::Result<()> {
+    /// without progress. The buffer comes back for reuse (empty after a
+    /// stall, which keeps it in the ring).
+    pub async fn send(&mut self, bytes: Vec<u8>, stall: Duration) -> (io::Result<()>, Vec<u8>) {
         if let Some(tls) = self.tls.as_mut() {
-            return tls.write_all(&bytes).await;
+            return (tls.write_all(&bytes).await, bytes);
         }
         if bytes.is_empty() {
-            return Ok(());
+            return (Ok(()), bytes);
         }
         match tokio::time::timeout(stall, self.stream.write_all(bytes)).await {
-            Ok((res, _)) => res,
-            Err(_) => Err(stalled()),
+            Ok(r) => r,
+            Err(_) => (Err(stalled()), Vec::new()),
+        }
+    }
+
+    /// Protected connections only: appends plaintext to `dst` until it
+    /// holds `want` more bytes or the data ends; 0 only at the end.
+    pub async fn recv_append(&mut self, dst: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.read_append(dst, want).await,
+            None => Err(io::Error::other("recv_append needs a protected connection")),
         }
     }
 
