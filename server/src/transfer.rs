@@ -20,8 +20,8 @@ use crate::uring::{splice, Keep, Pipe};
 const PIPE_SIZE: usize = 1 << 20;
 /// Buffer for ASCII transfers and for receiving.
 const ASCII_CHUNK: usize = 64 * 1024;
-/// File reads per step of a binary send over TLS: fewer trips to the
-/// blocking pool; rustls cuts them into 16 KiB records.
+/// File reads and writes per step of a binary transfer over TLS: fewer
+/// trips through the ring; rustls cuts them into 16 KiB records.
 const TLS_CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
