@@ -611,13 +611,16 @@ mod tests {
             t.elapsed()
         };
         let (mut known, mut unknown) = (std::time::Duration::MAX, std::time::Duration::MAX);
-        for _ in 0..4 {
+        for _ in 0..8 {
             known = known.min(once("alice"));
             unknown = unknown.min(once("mallory"));
         }
+        // A skipped hash makes the ratio ~0.01; the wide band is for a loaded machine, where
+        // a factor of 2 between two minima was seen (the statistical check over the network
+        // is tests/server/test_srv_attack.py::test_login_time_same_for_existing_and_unknown_user).
         let ratio = unknown.as_secs_f64() / known.as_secs_f64();
         assert!(
-            (0.5..2.0).contains(&ratio),
+            (0.25..4.0).contains(&ratio),
             "known {known:?} unknown {unknown:?}"
         );
     }
