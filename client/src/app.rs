@@ -1,7 +1,8 @@
-//! Start-up: arguments, connection, login (three password tries as ssh),
-//! the optional `host:path` start, then the command loop. Returns the exit
-//! status: 0, 1 (batch failure / failed `host:file` download), 255
-//! (connection or authentication failure).
+//! Start-up: arguments, connection, TLS and the host check (before any
+//! password, as ssh checks the host key first), login (three password tries
+//! as ssh), the optional `host:path` start, then the command loop. Returns
+//! the exit status: 0, 1 (batch failure / failed `host:file` download), 255
+//! (connection, host verification or authentication failure).
 
 use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::AtomicBool;
@@ -11,9 +12,13 @@ use ringftp_proto::command::Password;
 use crate::cli::{netrc_lookup, parse_destination, Args};
 use crate::commands::{self, error, CmdErr, Ctx, Global};
 use crate::ftp::{connect_tcp, Ftp, FtpError, Login};
+use crate::hostcheck::{self, Offer, Policy, Refusal};
+use crate::known_hosts::{self, KnownHosts};
 use crate::messages;
+use crate::options;
 use crate::parallel::{Connector, Pool, Settings};
 use crate::shell;
+use crate::tls::TlsClient;
 
 /// Print the reason and "Connection closed." and give sftp's status 255.
 fn closed(reason: &str) -> u8 {
@@ -22,6 +27,100 @@ fn closed(reason: &str) -> u8 {
     }
     error(messages::CONNECTION_CLOSED);
     255
+}
+
+/// Why a connection could not be used.
+enum ConnErr {
+    /// Printed with "Connection closed.".
+    Msg(String),
+    /// The host check said no (its messages are printed).
+    Refused(Refusal),
+}
+
+impl From<String> for ConnErr {
+    fn from(m: String) -> ConnErr {
+        ConnErr::Msg(m)
+    }
+}
+
+/// The host check's inputs, fixed for the run.
+struct Check<'a> {
+    host: &'a str,
+    port: u16,
+    policy: Policy<'a>,
+    /// After the first accepted connection: the TLS settings with the
+    /// certificate pinned (None: the server had no TLS).
+    accepted: Option<Option<TlsClient>>,
+}
+
+/// Connect, read the greeting, negotiate TLS and check the host. A
+/// reconnection must show what the first connection showed.
+fn connect_checked(check: &mut Check<'_>) -> Result<Ftp, ConnErr> {
+    let (host, port) = (check.host, check.port);
+    let mut ftp = connect(host, port)?;
+    let peer = ftp.peer_ip();
+    let name = known_hosts::host_name(host, port);
+    let tls = match &check.accepted {
+        Some(Some(pinned)) => pinned.clone(),
+        Some(None) => {
+            // First time in the clear; a server that gained TLS since is
+            // not looked at again within this run.
+            return Ok(ftp);
+        }
+        None => {
+            TlsClient::new(host, peer).map_err(|e| messages::tls_failed(host, &e.to_string()))?
+        }
+    };
+    let protected = match ftp.auth_tls(&tls) {
+        Ok(p) => p,
+        Err(FtpError::Tls(e)) => return Err(messages::tls_failed(host, &e.to_string()).into()),
+        Err(FtpError::Reply(r)) => return Err(format!("ringftp: {}", r.text()).into()),
+        Err(e) => return Err(format!("ringftp: {e}").into()),
+    };
+    if check.accepted.is_some() {
+        if !protected {
+            // Had TLS a moment ago, none now.
+            error(messages::HOST_KEY_FAILED);
+            return Err(ConnErr::Refused(Refusal::Failed));
+        }
+    } else {
+        let seen = if protected { tls.seen() } else { None };
+        let offer = match &seen {
+            Some(s) => match ringftp_proto::fingerprint::of_certificate(s.cert.as_ref()) {
+                Ok(key) => Offer::Tls {
+                    key,
+                    ca_valid: s.ca_valid,
+                },
+                Err(e) => return Err(messages::tls_failed(host, &e.to_string()).into()),
+            },
+            None if protected => {
+                return Err(messages::tls_failed(host, "no certificate").into());
+            }
+            None => Offer::Plain,
+        };
+        let ip = if port == 21 {
+            peer.to_string()
+        } else {
+            format!("[{peer}]:{port}")
+        };
+        hostcheck::verify(&name, &ip, &offer, &check.policy).map_err(ConnErr::Refused)?;
+        if let Some(s) = seen {
+            tls.pin(s.cert);
+        }
+        check.accepted = Some(protected.then(|| tls.clone()));
+    }
+    if protected {
+        match ftp.protect_data() {
+            Ok(true) => {}
+            Ok(false) => {
+                if !check.policy.quiet {
+                    error(&messages::prot_refused(host));
+                }
+            }
+            Err(e) => return Err(format!("ringftp: {e}").into()),
+        }
+    }
+    Ok(ftp)
 }
 
 fn connect(host: &str, port: u16) -> Result<Ftp, String> {
@@ -50,7 +149,11 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
-    let port = dest.port.or(args.port).unwrap_or(21);
+    let sshopts = match options::parse(&args.options) {
+        Ok(o) => o,
+        Err(m) => return closed(&m),
+    };
+    let port = dest.port.or(args.port).or(sshopts.port).unwrap_or(21);
     let host = dest.host.clone();
 
     let netrc_path = args
@@ -63,6 +166,7 @@ pub fn run(args: Args) -> u8 {
     let user = dest
         .user
         .clone()
+        .or_else(|| sshopts.user.clone())
         .or_else(|| netrc.as_ref().and_then(|n| n.login.clone()))
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
@@ -89,9 +193,41 @@ pub fn run(args: Args) -> u8 {
         quiet = false;
     }
 
-    let mut ftp = match connect(&host, port) {
+    let kh_path = sshopts
+        .known_hosts
+        .clone()
+        .or_else(known_hosts::default_path)
+        .unwrap_or_else(|| std::path::PathBuf::from("/dev/null"));
+    let kh = match KnownHosts::load(&kh_path) {
+        Ok(k) => k,
+        Err(e) => {
+            // ssh goes on without an unreadable file (nothing is known).
+            tracing::debug!(error = %e, path = %kh_path.display(), "known_hosts");
+            KnownHosts {
+                path: kh_path.clone(),
+                entries: Vec::new(),
+            }
+        }
+    };
+    let mut check = Check {
+        host: &host,
+        port,
+        policy: Policy {
+            strict: sshopts.strict,
+            batch: batchmode || sshopts.batch_mode,
+            quiet: args.quiet,
+            known_hosts: &kh,
+        },
+        accepted: None,
+    };
+    let mut ftp = match connect_checked(&mut check) {
         Ok(f) => f,
-        Err(m) => return closed(&m),
+        Err(ConnErr::Msg(m)) => return closed(&m),
+        Err(ConnErr::Refused(Refusal::Failed)) => return closed(""),
+        Err(ConnErr::Refused(Refusal::NoPassword)) => {
+            error(&messages::permission_denied_final(&user, &host));
+            return closed("");
+        }
     };
 
     // Three password tries, worded as ssh words them.
@@ -108,12 +244,13 @@ pub fn run(args: Args) -> u8 {
         let res = match ftp.login(&user, &pw) {
             Err(FtpError::Closed) | Err(FtpError::Io(_)) => {
                 // Some servers hang up after a failed login: reconnect.
-                match connect(&host, port) {
+                match connect_checked(&mut check) {
                     Ok(f) => {
                         ftp = f;
                         ftp.login(&user, &pw)
                     }
-                    Err(m) => return closed(&m),
+                    Err(ConnErr::Msg(m)) => return closed(&m),
+                    Err(ConnErr::Refused(_)) => return closed(""),
                 }
             }
             other => other,
@@ -137,7 +274,8 @@ pub fn run(args: Args) -> u8 {
     };
     // Extra connections for parallel transfers log in the same way; the
     // connector keeps the password (zeroed when dropped), nothing else does.
-    let connector = (args.parallel > 1).then(|| Connector::new(&host, port, &user, &pw));
+    let pinned = check.accepted.clone().flatten();
+    let connector = (args.parallel > 1).then(|| Connector::new(pinned, &host, port, &user, &pw));
     drop(pw);
     if let Err(e) = ftp.setup() {
         return closed(&format!("ringftp: {e}"));

@@ -17,7 +17,7 @@ pub const DEFAULT_SEGMENT_MIN: u64 = 64 << 20;
 #[command(
     name = "ringftp",
     version,
-    override_usage = "ringftp [-afNpqrv] [-b batchfile] [-l limit] [-P port] [--netrc-file file]\n               [user@]host[:path [localpath]] | ftp://[user@]host[:port][/path]"
+    override_usage = "ringftp [-afNpqrv] [-b batchfile] [-l limit] [-o ssh_option] [-P port]\n               [--netrc-file file] [user@]host[:path [localpath]]\n               | ftp://[user@]host[:port][/path]"
 )]
 pub struct Args {
     /// Resume transfers (like get -a / put -a).
@@ -35,6 +35,10 @@ pub struct Args {
     /// Undo -q / batch quietness for messages.
     #[arg(short = 'N')]
     pub noisy: bool,
+    /// ssh-style option: StrictHostKeyChecking=yes|accept-new|no|ask,
+    /// UserKnownHostsFile=FILE, BatchMode=yes|no, Port=N, User=NAME.
+    #[arg(short = 'o', value_name = "ssh_option")]
+    pub options: Vec<String>,
     /// Preserve modes and times.
     #[arg(short = 'p')]
     pub preserve: bool,

@@ -8,6 +8,12 @@
 //! SIGINT (which interrupts the poll with EINTR) aborts promptly. The data
 //! socket is always closed before the final 226 is read.
 //!
+//! FTPS (RFC 4217, `tls.rs`): after `AUTH TLS` the control connection is a
+//! rustls stream; with `PROT P` every data connection is one too, resuming
+//! the control connection's session. Protected transfers are buffered reads
+//! and writes (256 KiB), not splice/sendfile: the bytes must pass through
+//! the cipher in user space.
+//!
 //! Socket buffers: we leave Linux TCP autotuning on (it grows to
 //! `tcp_rmem`/`tcp_wmem` max, 4-6 MiB by default), because setting
 //! SO_RCVBUF/SO_SNDBUF explicitly disables autotuning and clamps the size
@@ -23,6 +29,8 @@ use ringftp_proto::command::{Command, EpsvArg, OptsArg, Password, SiteCmd, Trans
 use ringftp_proto::listing::{parse_list_line, parse_mlsx, FileInfo, FileKind};
 use ringftp_proto::reply::{parse_reply, Reply};
 
+use crate::tls::{self, Ctrl, TlsClient, TlsStream};
+
 /// Errors of the FTP layer.
 #[derive(Debug, thiserror::Error)]
 pub enum FtpError {
@@ -36,6 +44,9 @@ pub enum FtpError {
     Malformed(String),
     #[error("Interrupted")]
     Interrupted,
+    /// A TLS handshake or record failed.
+    #[error("{0}")]
+    Tls(io::Error),
     /// Writing or reading the local file failed during a transfer.
     #[error("{0}")]
     Local(io::Error),
@@ -53,7 +64,7 @@ impl FtpError {
             },
             FtpError::Closed => "Connection lost",
             FtpError::Malformed(_) => "Bad message",
-            FtpError::Interrupted | FtpError::Local(_) => "Failure",
+            FtpError::Interrupted | FtpError::Local(_) | FtpError::Tls(_) => "Failure",
         }
     }
 
@@ -123,7 +134,11 @@ pub enum Login {
 
 /// An FTP control connection.
 pub struct Ftp {
-    ctrl: TcpStream,
+    ctrl: Ctrl,
+    /// Set once `AUTH TLS` succeeded.
+    tls: Option<TlsClient>,
+    /// PROT P accepted: data connections are TLS too.
+    prot_p: bool,
     rbuf: Vec<u8>,
     peer: IpAddr,
     pub features: Features,
@@ -154,7 +169,9 @@ impl Ftp {
         let peer = ctrl.peer_addr()?.ip();
         let _ = ctrl.set_nodelay(true);
         let mut ftp = Ftp {
-            ctrl,
+            ctrl: Ctrl::Plain(ctrl),
+            tls: None,
+            prot_p: false,
             rbuf: Vec::new(),
             peer,
             features: Features::default(),
@@ -169,6 +186,41 @@ impl Ftp {
             return Err(FtpError::Reply(greet));
         }
         Ok((ftp, greet))
+    }
+
+    /// The server's address (of the control connection).
+    pub fn peer_ip(&self) -> IpAddr {
+        self.peer
+    }
+
+    /// `AUTH TLS`; on 234 the TLS handshake. Ok(false) when the server
+    /// declines (any other reply): the session stays in the clear.
+    pub fn auth_tls(&mut self, tls: &TlsClient) -> Result<bool, FtpError> {
+        let r = self.cmd(&Command::Auth("TLS".into()))?;
+        if r.code != 234 {
+            return Ok(false);
+        }
+        if !self.rbuf.is_empty() {
+            // Clear text after 234 would be taken as protected replies.
+            return Err(FtpError::Malformed("data after 234".into()));
+        }
+        let sock = self.ctrl.tcp().try_clone()?;
+        let s = tls.connect(sock).map_err(FtpError::Tls)?;
+        self.ctrl = Ctrl::Tls(Box::new(s));
+        self.tls = Some(tls.clone());
+        Ok(true)
+    }
+
+    /// After AUTH TLS: `PBSZ 0`, `PROT P`. Ok(false) when the server keeps
+    /// data connections in the clear.
+    pub fn protect_data(&mut self) -> Result<bool, FtpError> {
+        let r = self.cmd(&Command::Pbsz(0))?;
+        if !r.is_success() {
+            return Ok(false);
+        }
+        let r = self.cmd(&Command::Prot('P'))?;
+        self.prot_p = r.is_success();
+        Ok(self.prot_p)
     }
 
     /// Read one complete reply from the control connection.
@@ -207,6 +259,7 @@ impl Ftp {
             tracing::debug!(cmd = %cmd.encode().trim_end(), "send");
         }
         self.ctrl.write_all(cmd.encode().as_bytes())?;
+        self.ctrl.flush()?;
         Ok(())
     }
 
@@ -465,7 +518,7 @@ impl Ftp {
 
     /// Start a transfer command on a fresh data connection; returns the data
     /// socket once the server answered 1xx.
-    fn start_transfer(&mut self, cmd: Command, rest: u64) -> Result<TcpStream, FtpError> {
+    fn start_transfer(&mut self, cmd: Command, rest: u64) -> Result<Data, FtpError> {
         let data = self.open_data()?;
         if rest > 0 {
             let r = self.cmd(&Command::Rest(rest))?;
@@ -478,13 +531,26 @@ impl Ftp {
         if !r.is_preliminary() {
             return Err(FtpError::Reply(r));
         }
-        Ok(data)
+        // The server starts its side of the handshake after the 1xx
+        // (RFC 4217 7; vsftpd, ringftpd): only now is it safe to begin.
+        match (&self.tls, self.prot_p) {
+            (Some(tls), true) => match tls.connect(data) {
+                Ok(s) => Ok(Data::Tls(Box::new(s))),
+                Err(e) => {
+                    // The server waits for a handshake that failed: its
+                    // reply (425/426) ends this transfer.
+                    let _ = self.finish_transfer();
+                    Err(FtpError::Tls(e))
+                }
+            },
+            _ => Ok(Data::Plain(data)),
+        }
     }
 
     /// Start `STOR path` (after `REST rest` when rest > 0) on a fresh data
     /// connection; returns the data socket once the server answered 1xx.
     /// Used for the parts of a segmented upload (`parallel`).
-    pub fn begin_stor(&mut self, path: &str, rest: u64) -> Result<TcpStream, FtpError> {
+    pub fn begin_stor(&mut self, path: &str, rest: u64) -> Result<Data, FtpError> {
         self.start_transfer(Command::Stor(path.to_string()), rest)
     }
 
@@ -509,7 +575,10 @@ impl Ftp {
         self.send(&Command::Abor)?;
         self.send(&Command::Noop)?;
         let deadline = Instant::now() + Duration::from_secs(30);
-        let _ = self.ctrl.set_read_timeout(Some(Duration::from_secs(30)));
+        let _ = self
+            .ctrl
+            .tcp()
+            .set_read_timeout(Some(Duration::from_secs(30)));
         let res = loop {
             match self.read_reply() {
                 Ok(r) if r.code == 200 => break Ok(()),
@@ -518,7 +587,7 @@ impl Ftp {
                 Err(e) => break Err(e),
             }
         };
-        let _ = self.ctrl.set_read_timeout(None);
+        let _ = self.ctrl.tcp().set_read_timeout(None);
         res
     }
 
@@ -536,7 +605,7 @@ impl Ftp {
     fn list_with(&mut self, cmd: Command, mlsd: bool) -> Result<Vec<FileInfo>, FtpError> {
         let mut data = self.start_transfer(cmd, 0)?;
         let mut raw = Vec::new();
-        let read = data.read_to_end(&mut raw);
+        let read = data.read_to_end_bounded(&mut raw);
         drop(data);
         let fin = self.finish_transfer();
         read?;
@@ -573,7 +642,7 @@ impl Ftp {
     }
 
     /// Start RETR of `path` at `offset`; returns the data socket after 1xx.
-    pub fn begin_retr(&mut self, path: &str, offset: u64) -> Result<TcpStream, FtpError> {
+    pub fn begin_retr(&mut self, path: &str, offset: u64) -> Result<Data, FtpError> {
         self.start_transfer(Command::Retr(path.to_string()), offset)
     }
 
@@ -582,19 +651,32 @@ impl Ftp {
     /// received. On interrupt, aborts and returns Interrupted.
     pub fn finish_retr(
         &mut self,
-        data: TcpStream,
+        data: Data,
         file: &std::fs::File,
         offset: u64,
         ctl: &mut TransferCtl<'_>,
     ) -> Result<u64, FtpError> {
-        let moved = recv_into_file(&data, file, offset, ctl);
-        drop(data);
+        let moved = match data {
+            Data::Plain(data) => recv_into_file(&data, file, offset, ctl),
+            Data::Tls(mut s) => {
+                let r = recv_tls_into_file(&mut s, file, offset, ctl);
+                if r.is_ok() {
+                    tls::close(&mut s);
+                }
+                r
+            }
+        };
         match moved {
             Ok(n) => {
                 self.finish_transfer()?;
                 Ok(n)
             }
-            Err(e @ (FtpError::Interrupted | FtpError::Local(_) | FtpError::Io(_))) => {
+            Err(
+                e @ (FtpError::Interrupted
+                | FtpError::Local(_)
+                | FtpError::Io(_)
+                | FtpError::Tls(_)),
+            ) => {
                 self.abort()?;
                 Err(e)
             }
@@ -617,20 +699,215 @@ impl Ftp {
         } else {
             Command::Stor(path.to_string())
         };
-        let data = self.start_transfer(cmd, 0)?;
-        let sent = send_from_file(&data, file, offset, size, ctl);
-        let _ = data.shutdown(std::net::Shutdown::Write);
-        drop(data);
+        let sent = match self.start_transfer(cmd, 0)? {
+            Data::Plain(data) => {
+                let sent = send_from_file(&data, file, offset, size, ctl);
+                let _ = data.shutdown(std::net::Shutdown::Write);
+                sent
+            }
+            Data::Tls(mut s) => {
+                let sent = send_tls_from_file(&mut s, file, offset, ctl);
+                if sent.is_ok() {
+                    finish_tls_upload(&mut s);
+                }
+                sent
+            }
+        };
         match sent {
             Ok(n) => {
                 self.finish_transfer()?;
                 Ok(n)
             }
-            Err(e @ (FtpError::Interrupted | FtpError::Local(_) | FtpError::Io(_))) => {
+            Err(
+                e @ (FtpError::Interrupted
+                | FtpError::Local(_)
+                | FtpError::Io(_)
+                | FtpError::Tls(_)),
+            ) => {
                 self.abort()?;
                 Err(e)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// A data connection: clear (spliced) or TLS (PROT P, buffered).
+pub enum Data {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+/// Listings bigger than this are cut off (a directory of ~1 million entries).
+const MAX_LISTING: u64 = 256 << 20;
+
+impl Data {
+    /// After the last byte of an upload: shut down our side (clear), or
+    /// close_notify and wait for the server's close (TLS).
+    pub fn finish_upload(&mut self) {
+        match self {
+            Data::Plain(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            Data::Tls(s) => finish_tls_upload(s),
+        }
+    }
+
+    /// Read a listing to its end. Over TLS a missing close_notify counts as
+    /// the end: the final reply on the protected control connection says
+    /// whether the listing was complete.
+    fn read_to_end_bounded(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Data::Plain(s) => s.take(MAX_LISTING).read_to_end(out),
+            Data::Tls(s) => {
+                let r = match (&mut **s).take(MAX_LISTING).read_to_end(out) {
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(out.len()),
+                    other => other,
+                };
+                tls::close(s);
+                r
+            }
+        }
+    }
+}
+
+/// Buffer of one protected read or write.
+const TLS_CHUNK: usize = 256 * 1024;
+
+/// Is this error "try again" (a socket timeout tick or a signal)?
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Receive a protected download into `file`: decrypted reads, written at
+/// the file's position. The socket has a one second timeout so the meter
+/// can say `- stalled -` and SIGINT is seen.
+fn recv_tls_into_file(
+    s: &mut TlsStream,
+    file: &std::fs::File,
+    offset: u64,
+    ctl: &mut TransferCtl<'_>,
+) -> Result<u64, FtpError> {
+    s.sock
+        .set_read_timeout(Some(Duration::from_millis(POLL_MS as u64)))?;
+    let chunk = chunk_for(ctl.limit).min(TLS_CHUNK);
+    let mut buf = vec![0u8; chunk];
+    let start = Instant::now();
+    let mut total = 0u64;
+    (ctl.progress)(offset);
+    loop {
+        let n = match s.read(&mut buf) {
+            Ok(n) => n,
+            // No close_notify: the 226 on the protected control connection
+            // (read next) is what says the file is complete.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) if transient(&e) => {
+                if ctl.interrupt.load(Ordering::SeqCst) {
+                    return Err(FtpError::Interrupted);
+                }
+                (ctl.progress)(offset + total);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            break;
+        }
+        let mut f = file;
+        f.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(FtpError::Local)?;
+        total += n as u64;
+        (ctl.progress)(offset + total);
+        throttle(ctl.limit, start, total);
+        if ctl.interrupt.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    Ok(total)
+}
+
+/// Send `file` from `offset` to its end over a protected data connection.
+fn send_tls_from_file(
+    s: &mut TlsStream,
+    file: &std::fs::File,
+    offset: u64,
+    ctl: &mut TransferCtl<'_>,
+) -> Result<u64, FtpError> {
+    use std::os::unix::fs::FileExt;
+    s.sock
+        .set_write_timeout(Some(Duration::from_millis(POLL_MS as u64)))?;
+    let chunk = chunk_for(ctl.limit).min(TLS_CHUNK);
+    let mut buf = vec![0u8; chunk];
+    let start = Instant::now();
+    let mut total = 0u64;
+    (ctl.progress)(offset);
+    loop {
+        let n = loop {
+            match file.read_at(&mut buf, offset + total) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FtpError::Local(e)),
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let mut rest = buf.get(..n).unwrap_or_default();
+        while !rest.is_empty() {
+            match s.write(rest) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(m) => rest = rest.get(m..).unwrap_or_default(),
+                Err(e) if transient(&e) => {
+                    if ctl.interrupt.load(Ordering::SeqCst) {
+                        return Err(FtpError::Interrupted);
+                    }
+                    (ctl.progress)(offset + total);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        total += n as u64;
+        (ctl.progress)(offset + total);
+        throttle(ctl.limit, start, total);
+        if ctl.interrupt.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    // Everything rustls still holds must reach the socket.
+    loop {
+        match s.flush() {
+            Ok(()) => break,
+            Err(e) if transient(&e) => {
+                if ctl.interrupt.load(Ordering::SeqCst) {
+                    return Err(FtpError::Interrupted);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(total)
+}
+
+/// How long to wait for the server's close_notify after an upload.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// End a protected upload: our close_notify marks the end of the file (a
+/// bare FIN could be forged), then wait, bounded, for the server's answer
+/// so our close does not reset a connection it is still shutting down.
+fn finish_tls_upload(s: &mut TlsStream) {
+    tls::close(s);
+    let _ = s.sock.set_read_timeout(Some(CLOSE_WAIT));
+    let deadline = Instant::now() + CLOSE_WAIT;
+    let mut sink = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
 }
@@ -885,6 +1162,20 @@ fn send_from_file(
 /// file at once). Stops with Interrupted when `stop` is set; a data socket
 /// that ends early is an I/O error (not a lost control connection). `moved` is called with each chunk's size.
 pub fn recv_range(
+    data: &mut Data,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    match data {
+        Data::Plain(s) => recv_range_plain(s, file, offset, len, stop, moved),
+        Data::Tls(s) => recv_range_tls(s, file, offset, len, stop, moved),
+    }
+}
+
+fn recv_range_plain(
     data: &TcpStream,
     file: &std::fs::File,
     offset: u64,
@@ -967,6 +1258,20 @@ pub fn recv_range(
 /// file that ends early is a local error. Stops with Interrupted when `stop`
 /// is set. `moved` is called with each chunk's size.
 pub fn send_range(
+    data: &mut Data,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    match data {
+        Data::Plain(s) => send_range_plain(s, file, offset, len, stop, moved),
+        Data::Tls(s) => send_range_tls(s, file, offset, len, stop, moved),
+    }
+}
+
+fn send_range_plain(
     data: &TcpStream,
     file: &std::fs::File,
     offset: u64,
@@ -1002,6 +1307,110 @@ pub fn send_range(
         moved(n as u64);
         if stop.load(Ordering::SeqCst) {
             return Err(FtpError::Interrupted);
+        }
+    }
+    Ok(total)
+}
+
+/// `recv_range` over TLS: decrypted reads of at most what is left, written
+/// at their offset; a one second socket timeout lets `stop` be seen.
+fn recv_range_tls(
+    s: &mut TlsStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    use std::os::unix::fs::FileExt;
+    s.sock
+        .set_read_timeout(Some(Duration::from_millis(POLL_MS as u64)))?;
+    let mut buf = vec![0u8; TLS_CHUNK];
+    let mut total = 0u64;
+    while total < len {
+        let want = usize::try_from(len - total)
+            .unwrap_or(TLS_CHUNK)
+            .min(TLS_CHUNK);
+        let n = match s.read(buf.get_mut(..want).unwrap_or_default()) {
+            Ok(0) => return Err(FtpError::Closed),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FtpError::Closed),
+            Err(e) if transient(&e) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(FtpError::Interrupted);
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        file.write_all_at(buf.get(..n).unwrap_or_default(), offset + total)
+            .map_err(FtpError::Local)?;
+        total += n as u64;
+        moved(n as u64);
+        if stop.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    Ok(total)
+}
+
+/// `send_range` over TLS: `len` bytes of `file` from `offset`, encrypted.
+fn send_range_tls(
+    s: &mut TlsStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    stop: &AtomicBool,
+    moved: &mut dyn FnMut(u64),
+) -> Result<u64, FtpError> {
+    use std::os::unix::fs::FileExt;
+    s.sock
+        .set_write_timeout(Some(Duration::from_millis(POLL_MS as u64)))?;
+    let mut buf = vec![0u8; TLS_CHUNK];
+    let mut total = 0u64;
+    while total < len {
+        let want = usize::try_from(len - total)
+            .unwrap_or(TLS_CHUNK)
+            .min(TLS_CHUNK);
+        let n = match file.read_at(buf.get_mut(..want).unwrap_or_default(), offset + total) {
+            Ok(0) => {
+                return Err(FtpError::Local(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank during upload",
+                )))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FtpError::Local(e)),
+        };
+        let mut rest = buf.get(..n).unwrap_or_default();
+        while !rest.is_empty() {
+            match s.write(rest) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(m) => rest = rest.get(m..).unwrap_or_default(),
+                Err(e) if transient(&e) => {
+                    if stop.load(Ordering::SeqCst) {
+                        return Err(FtpError::Interrupted);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        total += n as u64;
+        moved(n as u64);
+        if stop.load(Ordering::SeqCst) {
+            return Err(FtpError::Interrupted);
+        }
+    }
+    loop {
+        match s.flush() {
+            Ok(()) => break,
+            Err(e) if transient(&e) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(FtpError::Interrupted);
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(total)

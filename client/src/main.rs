@@ -4,7 +4,11 @@
 //! - `cli` (in the library): command-line arguments (clap), destination forms, netrc lookup
 //! - `app`: connect, login (three tries), `host:path` start, exit status
 //! - `ftp`: the FTP connection (blocking std::net, proto replies, EPSV/PASV,
-//!   MLSD/LIST, splice/sendfile transfers)
+//!   MLSD/LIST, splice/sendfile transfers, buffered ones over TLS)
+//! - `tls`: FTPS (AUTH TLS, PROT P): rustls client, certificate verifier, pinning
+//! - `hostcheck`: ssh's host authenticity check for the certificate's key
+//! - `known_hosts`: the file of accepted hosts
+//! - `options`: `-o` as ssh reads it
 //! - `commands`: the command table and one file per sftp command
 //! - `argv`: sftp's tokenizer (makeargv) and BSD getopt
 //! - `glob`: remote glob(3) expansion over listings, local globs
@@ -18,9 +22,13 @@ mod argv;
 mod commands;
 mod ftp;
 mod glob;
+mod hostcheck;
+mod known_hosts;
+mod options;
 mod parallel;
 mod progress;
 mod shell;
+mod tls;
 
 // In the library, so that xtask can render the man page from them.
 use ringftp::{cli, messages};

@@ -275,3 +275,91 @@ pub fn resolve_failed(host: &str, err: &str) -> String {
 pub fn no_stat_info(path: &str) -> String {
     format!("no stat information for {path}")
 }
+
+// Host authenticity (ssh's sshconnect.c texts, OpenSSH 9.2), for the TLS
+// certificate's key; see hostcheck.rs.
+
+pub const HOST_KEY_FAILED: &str = "Host key verification failed.";
+pub const NOT_KNOWN_BY_OTHER_NAMES: &str = "This key is not known by any other names.";
+pub const KNOWN_BY_OTHER_NAMES: &str =
+    "This host key is known by the following other names/addresses:";
+pub const CONTINUE_CONNECTING: &str =
+    "Are you sure you want to continue connecting (yes/no/[fingerprint])? ";
+pub const TYPE_YES_NO_FP: &str = "Please type 'yes', 'no' or the fingerprint: ";
+pub const PASSWORD_AUTH_DISABLED: &str =
+    "Password authentication is disabled to avoid man-in-the-middle attacks.";
+
+/// `'HOST (IP)'` as ssh shows it: `[ip]:port` beside `[host]:port`.
+pub fn authenticity(host: &str, ip: &str) -> String {
+    format!("The authenticity of host '{host} ({ip})' can't be established.")
+}
+pub fn key_fingerprint_is(kind: &str, fp: &str) -> String {
+    format!("{kind} key fingerprint is {fp}.")
+}
+pub fn known_as(file: &str, line: usize, host: &str) -> String {
+    format!("    {file}:{line}: {host}")
+}
+pub fn permanently_added(host: &str, kind: &str) -> String {
+    format!("Warning: Permanently added '{host}' ({kind}) to the list of known hosts.")
+}
+pub fn add_failed(path: &str) -> String {
+    format!("Failed to add the host to the list of known hosts ({path}).")
+}
+pub fn no_key_known_strict(kind: &str, host: &str) -> String {
+    format!("No {kind} host key is known for {host} and you have requested strict checking.")
+}
+pub fn key_changed_strict(host: &str) -> String {
+    format!("Host key for {host} has changed and you have requested strict checking.")
+}
+pub fn tls_gone_strict(host: &str) -> String {
+    format!("TLS for {host} is gone and you have requested strict checking.")
+}
+
+const CHANGED_BANNER: &str = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
+Someone could be eavesdropping on you right now (man-in-the-middle attack)!";
+
+/// How to remove line `line` of `file` (the file holds fingerprints, not
+/// keys, so ssh-keygen -R cannot edit it).
+fn remove_with(file: &str, line: usize) -> String {
+    format!("  remove with:\n  sed -i '{line}d' \"{file}\"")
+}
+
+/// ssh's block for a key that is not the recorded one (without its last
+/// "you have requested strict checking" line).
+pub fn host_key_changed(kind: &str, fp: &str, file: &str, old_kind: &str, line: usize) -> String {
+    format!(
+        "{CHANGED_BANNER}\nIt is also possible that a host key has just been changed.\n\
+         The fingerprint for the {kind} key sent by the remote host is\n{fp}.\n\
+         Please contact your system administrator.\n\
+         Add correct host key in {file} to get rid of this message.\n\
+         Offending {old_kind} key in {file}:{line}\n{}",
+        remove_with(file, line)
+    )
+}
+
+/// The same block for a host that had TLS and now offers none (downgrade).
+pub fn tls_downgrade(host: &str, file: &str, old_kind: &str, line: usize) -> String {
+    format!(
+        "{CHANGED_BANNER}\nIt is also possible that TLS has just been turned off on the server.\n\
+         The remote host {host} no longer offers TLS; without it the password\n\
+         and all files would travel in clear.\n\
+         Please contact your system administrator.\n\
+         If TLS was turned off on purpose, remove the host from {file}.\n\
+         Offending {old_kind} key in {file}:{line}\n{}",
+        remove_with(file, line)
+    )
+}
+
+/// The one line for a server without TLS (never had it).
+pub fn no_tls(host: &str) -> String {
+    format!("Warning: {host} does not offer TLS; the password will be sent in clear.")
+}
+pub fn tls_failed(host: &str, err: &str) -> String {
+    format!("ringftp: TLS handshake with {host} failed: {err}")
+}
+pub fn prot_refused(host: &str) -> String {
+    format!("Warning: {host} refuses PROT P; file data will travel in clear.")
+}

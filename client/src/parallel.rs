@@ -26,7 +26,6 @@
 //! part has its 226 and the size matches.
 
 use std::fs::File;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
@@ -34,7 +33,8 @@ use std::time::Duration;
 use ringftp_proto::command::Password;
 use zeroize::Zeroizing;
 
-use crate::ftp::{self, connect_tcp, Ftp, FtpError, Login};
+use crate::ftp::{self, connect_tcp, Data, Ftp, FtpError, Login};
+use crate::tls::TlsClient;
 
 // The defaults of --parallel and --parallel-min live beside those flags, in
 // the library's `cli` (xtask renders the man page from it).
@@ -47,6 +47,9 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// Opens extra control connections like the first one.
 pub struct Connector {
+    /// The first connection's TLS settings, its certificate pinned: every
+    /// extra connection must be protected the same way and show it.
+    tls: Option<TlsClient>,
     host: String,
     port: u16,
     user: String,
@@ -54,8 +57,15 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(host: &str, port: u16, user: &str, password: &Password) -> Connector {
+    pub fn new(
+        tls: Option<TlsClient>,
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &Password,
+    ) -> Connector {
         Connector {
+            tls,
             host: host.to_string(),
             port,
             user: user.to_string(),
@@ -67,6 +77,14 @@ impl Connector {
     pub fn open(&self) -> Result<Ftp, FtpError> {
         let stream = connect_tcp(&self.host, self.port)?;
         let (mut ftp, _greeting) = Ftp::from_stream(stream)?;
+        if let Some(tls) = &self.tls {
+            // Never log in in the clear where the first connection had TLS.
+            if !ftp.auth_tls(tls)? || !ftp.protect_data()? {
+                return Err(FtpError::Malformed(
+                    "TLS refused on an extra connection".into(),
+                ));
+            }
+        }
         let pw = Password::new(self.password.to_string());
         match ftp.login(&self.user, &pw)? {
             Login::Ok => {}
@@ -198,7 +216,7 @@ pub enum Direction {
 }
 
 /// How a part is started on its connection at its offset.
-pub type Start<'a> = dyn Fn(&mut Ftp, u64) -> Result<TcpStream, FtpError> + Sync + 'a;
+pub type Start<'a> = dyn Fn(&mut Ftp, u64) -> Result<Data, FtpError> + Sync + 'a;
 
 /// Move every part between its data connection and `file` at its offset,
 /// one thread each. Part 0 is already started on `conns[0]` (`first`: the
@@ -212,7 +230,7 @@ pub type Start<'a> = dyn Fn(&mut Ftp, u64) -> Result<TcpStream, FtpError> + Sync
 #[allow(clippy::too_many_arguments)]
 pub fn run_parts(
     conns: &mut [&mut Ftp],
-    first: TcpStream,
+    first: Data,
     parts: &[(u64, u64)],
     start: &Start<'_>,
     dir: Direction,
@@ -299,7 +317,7 @@ pub fn run_parts(
 #[allow(clippy::too_many_arguments)]
 fn pump_one(
     conn: &mut Ftp,
-    data: TcpStream,
+    mut data: Data,
     file: &File,
     off: u64,
     len: u64,
@@ -310,7 +328,7 @@ fn pump_one(
 ) -> Result<(), FtpError> {
     match dir {
         Direction::Get => {
-            let r = ftp::recv_range(&data, file, off, len, stop, add);
+            let r = ftp::recv_range(&mut data, file, off, len, stop, add);
             drop(data);
             match r {
                 // The last part ends where the file ends: the server's own 226.
@@ -329,8 +347,10 @@ fn pump_one(
             }
         }
         Direction::Put => {
-            let r = ftp::send_range(&data, file, off, len, stop, add);
-            let _ = data.shutdown(std::net::Shutdown::Write);
+            let r = ftp::send_range(&mut data, file, off, len, stop, add);
+            if r.is_ok() {
+                data.finish_upload();
+            }
             drop(data);
             match r {
                 Ok(_) => conn.finish_transfer(),
