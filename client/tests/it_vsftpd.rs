@@ -1,7 +1,10 @@
 //! ringftp against a private vsftpd on loopback (a standard server: LIST
 //! instead of MLSD, PASV/EPSV): batch upload, listing, download and a batch
-//! failure. Needs root (to create the FTP user) and vsftpd; otherwise it says
-//! why and does nothing.
+//! failure, in the clear (one warning line) and with `ssl_enable=YES` (AUTH
+//! TLS, PROT P, vsftpd's default `require_ssl_reuse=YES`, so every data
+//! connection must resume the control connection's TLS session). Needs root
+//! (to create the FTP user), vsftpd and openssl; otherwise it says why and
+//! does nothing. Run it under `flock /tmp/ringftp-vsftpd.lock`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,18 +37,48 @@ fn available() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let have = Command::new("sh")
-        .args(["-c", "command -v vsftpd && command -v useradd"])
+        .args([
+            "-c",
+            "command -v vsftpd && command -v useradd && command -v openssl",
+        ])
         .stdout(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !root || !have {
-        eprintln!("it_vsftpd: skipped (needs root, vsftpd and useradd)");
+        eprintln!("it_vsftpd: skipped (needs root, vsftpd, useradd and openssl)");
     }
     root && have
 }
 
-fn start(dir: &std::path::Path, home: &std::path::Path) -> (Vsftpd, u16) {
+/// A self-signed ECDSA certificate and key for vsftpd, made with openssl.
+fn make_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=localhost", "-days", "30", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (cert, key)
+}
+
+fn start(
+    dir: &std::path::Path,
+    home: &std::path::Path,
+    ssl: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> (Vsftpd, u16) {
     let exists = Command::new("id")
         .arg(USER)
         .output()
@@ -82,7 +115,7 @@ fn start(dir: &std::path::Path, home: &std::path::Path) -> (Vsftpd, u16) {
     let port = free_port();
     let pmin = 30000 + (std::process::id() % 20000) as u16;
     std::fs::create_dir_all(dir.join("empty")).unwrap();
-    let conf = format!(
+    let mut conf = format!(
         "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
          local_enable=YES\nwrite_enable=YES\nlocal_umask=022\nanonymous_enable=NO\n\
          pasv_enable=YES\npasv_min_port={pmin}\npasv_max_port={}\nseccomp_sandbox=NO\n\
@@ -91,6 +124,16 @@ fn start(dir: &std::path::Path, home: &std::path::Path) -> (Vsftpd, u16) {
         pmin + 50,
         dir.join("empty").display()
     );
+    if let Some((cert, key)) = ssl {
+        // vsftpd's defaults otherwise: TLS forced for logins and data,
+        // require_ssl_reuse=YES. Its default cipher list (DES-CBC3-SHA) has
+        // nothing for an ECDSA key under TLS 1.2.
+        conf.push_str(&format!(
+            "ssl_enable=YES\nrsa_cert_file={}\nrsa_private_key_file={}\nssl_ciphers=HIGH\n",
+            cert.display(),
+            key.display()
+        ));
+    }
     let cfg = dir.join("vsftpd.conf");
     std::fs::write(&cfg, conf).unwrap();
     let child = Command::new("vsftpd").arg(&cfg).spawn().unwrap();
@@ -108,10 +151,12 @@ fn ringftp(
     netrc: &std::path::Path,
     cwd: &std::path::Path,
     batch: &str,
+    opts: &[String],
 ) -> std::process::Output {
     let bfile = cwd.join("batch.txt");
     std::fs::write(&bfile, batch).unwrap();
     Command::new(env!("CARGO_BIN_EXE_ringftp"))
+        .args(opts)
         .arg("--netrc-file")
         .arg(netrc)
         .args(["-P", &port.to_string(), "-b"])
@@ -119,6 +164,7 @@ fn ringftp(
         .arg("127.0.0.1")
         .current_dir(cwd)
         .env("HOME", cwd)
+        .env_remove("XDG_CONFIG_HOME")
         .env("TZ", "UTC")
         .output()
         .unwrap()
@@ -129,12 +175,46 @@ fn batch_transfers_and_errors_against_vsftpd() {
     if !available() {
         return;
     }
+    transfers_and_errors(false);
+}
+
+#[test]
+fn batch_transfers_and_errors_against_vsftpd_with_ssl() {
+    if !available() {
+        return;
+    }
+    transfers_and_errors(true);
+}
+
+/// The same session in the clear or over TLS: byte-identical files both
+/// ways, the same listing; stderr differs only in the host-check lines.
+fn transfers_and_errors(ssl: bool) {
+    // Both tests use the one FTP account, whose home each points elsewhere.
+    static ACCOUNT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACCOUNT.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let local = tmp.path().join("local");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&local).unwrap();
-    let (_srv, port) = start(tmp.path(), &home);
+    let cert = ssl.then(|| make_cert(tmp.path()));
+    let (_srv, port) = start(tmp.path(), &home, cert.as_ref());
+    let kh = tmp.path().join("known_hosts");
+    let opts = vec![
+        "-o".to_string(),
+        format!("UserKnownHostsFile={}", kh.display()),
+        "-o".to_string(),
+        "StrictHostKeyChecking=accept-new".to_string(),
+    ];
+    let first_stderr = if ssl {
+        format!(
+            "Warning: Permanently added '[127.0.0.1]:{port}' (ECDSA) to the list of known hosts.\n"
+        )
+    } else {
+        format!(
+            "Warning: [127.0.0.1]:{port} does not offer TLS; the password will be sent in clear.\n"
+        )
+    };
     let netrc = tmp.path().join("netrc");
     std::fs::write(
         &netrc,
@@ -151,6 +231,7 @@ fn batch_transfers_and_errors_against_vsftpd() {
         &netrc,
         &local,
         "put data.bin\nput \"two words.txt\"\nls -1\nls -l data.bin\nget data.bin copy.bin\nrm *.txt\nls\n",
+        &opts,
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -174,15 +255,29 @@ fn batch_transfers_and_errors_against_vsftpd() {
         !stdout.contains("Removing") && !stdout.contains("Fetching"),
         "{stdout}"
     );
-    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(stderr, first_stderr);
+    if ssl {
+        let text = std::fs::read_to_string(&kh).unwrap();
+        assert!(
+            text.starts_with(&format!("[127.0.0.1]:{port} ECDSA SHA256:")),
+            "{text}"
+        );
+    } else {
+        assert!(!kh.exists());
+    }
     assert!(!home.join("two words.txt").exists());
     assert!(stdout.ends_with("sftp> ls\ndata.bin  \n"), "{stdout}");
 
     // The first failing command stops a batch with exit status 1.
-    let out = ringftp(port, &netrc, &local, "get nothere\npwd\n");
+    let out = ringftp(port, &netrc, &local, "get nothere\npwd\n", &opts);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout, "sftp> get nothere\n");
-    assert_eq!(stderr, format!("File \"{home_s}/nothere\" not found.\n"));
+    // A known TLS host is silent; a clear one warns every time.
+    let again = if ssl { String::new() } else { first_stderr };
+    assert_eq!(
+        stderr,
+        format!("{again}File \"{home_s}/nothere\" not found.\n")
+    );
 }

@@ -13,9 +13,17 @@ Servers, each on 127.0.0.1 with an OS-chosen port, stopped at teardown:
     created with useradd/chpasswd whose chrooted home is the fixture's remote
     tree (skipped with a reason unless root and vsftpd is installed).
 
-The client is run with a private ``$HOME`` (so no real ``~/.netrc`` or
-history is touched), ``LC_ALL=C``, ``TZ=UTC``, and its working directory is
-the fixture's local tree, as in client/tests/reference/record.sh.
+Both servers speak FTPS with a certificate made per fixture
+(``make_tls_cert``: openssl, ECDSA P-256). The client is run with
+``-o UserKnownHostsFile=FIXTURE/known_hosts`` holding that certificate's
+fingerprint for the server's ``[127.0.0.1]:PORT``, so it verifies the host
+silently and its transcripts stay sftp's (the host-check tests turn that off
+with ``hostcheck=False`` and pass their own ``-o``).
+
+The client is run with a private ``$HOME`` and ``$XDG_CONFIG_HOME`` (so no
+real ``~/.netrc``, history or known_hosts is touched), ``LC_ALL=C``,
+``TZ=UTC``, and its working directory is the fixture's local tree, as in
+client/tests/reference/record.sh.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import signal
 import socket
 import subprocess
 import sys
+import base64
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -94,6 +104,60 @@ def free_port() -> int:
 
 
 @dataclass
+class TlsCert:
+    """A certificate and key (PEM) and ssh's fingerprint of the key."""
+
+    cert: Path
+    key: Path
+    fingerprint: str  # SHA256:base64, as ringftp_proto::fingerprint
+
+
+def make_tls_cert(directory: Path, name: str = "server", cn: str = "localhost") -> TlsCert:
+    """A self-signed ECDSA P-256 certificate made with openssl."""
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", f"/CN={cn}", "-days", "30",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return TlsCert(cert, key, fingerprint_of(cert))
+
+
+def fingerprint_of(cert: Path) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo, unpadded base64 (ssh's form)."""
+    pub = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"],
+        check=True, capture_output=True,
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "DER"],
+        input=pub, check=True, capture_output=True,
+    ).stdout
+    digest = base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+_tls_flag: bool | None = None
+
+
+def ringftpd_has_tls_mode() -> bool:
+    """Whether ringftpd has ``--tls off|optional|required`` (then TLS is on
+    by default and ``--tls off`` is how a test gets a clear-only server)."""
+    global _tls_flag
+    if _tls_flag is None:
+        out = subprocess.run(
+            [str(ringftpd_bin()), "serve", "--help"], capture_output=True, text=True
+        ).stdout
+        _tls_flag = re.search(r"--tls <", out) is not None
+    return _tls_flag
+
+
+@dataclass
 class Fixture:
     """The scenario trees: ``remote`` (served) and ``local`` (client cwd)."""
 
@@ -128,6 +192,8 @@ class FtpServer:
     user: str
     password: str
     log_path: Path
+    # ssh-style fingerprint of the server's certificate; None without TLS.
+    fingerprint: str | None = None
 
     host: str = "127.0.0.1"
 
@@ -150,8 +216,21 @@ class FtpServer:
 _running: list[FtpServer] = []
 
 
-def start_ringftpd(fx: Fixture, extra_args: list[str] | None = None) -> FtpServer:
+def start_ringftpd(
+    fx: Fixture,
+    extra_args: list[str] | None = None,
+    tls: TlsCert | None | bool = True,
+) -> FtpServer:
+    """ringftpd on an OS-chosen port; ``tls``: True for the fixture's own
+    certificate, a TlsCert for that one, False for a server without TLS."""
     binary = ringftpd_bin()
+    if tls is True:
+        tls = fx_cert(fx)
+    tls_args: list[str] = []
+    if tls:
+        tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    elif ringftpd_has_tls_mode():
+        tls_args = ["--tls", "off"]
     users = fx.base / "users.toml"
     if not users.exists():
         proc = subprocess.run(
@@ -182,6 +261,7 @@ def start_ringftpd(fx: Fixture, extra_args: list[str] | None = None) -> FtpServe
         str(fx.remote),
         "--users",
         str(users),
+        *tls_args,
         *(extra_args or []),
     ]
     env = dict(os.environ)
@@ -199,7 +279,15 @@ def start_ringftpd(fx: Fixture, extra_args: list[str] | None = None) -> FtpServe
     while time.monotonic() < deadline:
         m = LISTEN_RE.search(log_path.read_text(errors="replace"))
         if m:
-            srv = FtpServer("ringftpd", proc, int(m.group(1)), USER, PASSWORD, log_path)
+            srv = FtpServer(
+                "ringftpd",
+                proc,
+                int(m.group(1)),
+                USER,
+                PASSWORD,
+                log_path,
+                tls.fingerprint if tls else None,
+            )
             _running.append(srv)
             return srv
         if proc.poll() is not None:
@@ -233,7 +321,17 @@ def _ensure_linux_user(name: str, password: str, home: Path) -> None:
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
 
 
-def start_vsftpd(fx: Fixture) -> FtpServer:
+def fx_cert(fx: Fixture) -> TlsCert:
+    """The fixture's server certificate (made once per fixture)."""
+    cert = fx.base / "server-cert.pem"
+    if cert.exists():
+        return TlsCert(cert, fx.base / "server-key.pem", fingerprint_of(cert))
+    return make_tls_cert(fx.base)
+
+
+def start_vsftpd(fx: Fixture, tls: bool = True) -> FtpServer:
+    """vsftpd; with ``tls`` as ``ssl_enable=YES`` with its defaults
+    (``require_ssl_reuse=YES``, forced TLS for logins and data)."""
     binary = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
     if not os.path.exists(binary):
         pytest.skip("vsftpd is not installed")
@@ -277,6 +375,17 @@ def start_vsftpd(fx: Fixture) -> FtpServer:
                 "dual_log_enable=YES",
                 "log_ftp_protocol=YES",
                 "use_localtime=NO",
+                *(
+                    [
+                        "ssl_enable=YES",
+                        f"rsa_cert_file={fx_cert(fx).cert}",
+                        f"rsa_private_key_file={fx_cert(fx).key}",
+                        # vsftpd 3.0's default list is DES-CBC3-SHA only.
+                        "ssl_ciphers=HIGH",
+                    ]
+                    if tls
+                    else []
+                ),
                 "",
             ]
         )
@@ -305,7 +414,15 @@ def start_vsftpd(fx: Fixture) -> FtpServer:
     else:
         proc.kill()
         pytest.fail("vsftpd did not answer")
-    srv = FtpServer("vsftpd", proc, port, VSFTPD_USER, PASSWORD, log_path)
+    srv = FtpServer(
+        "vsftpd",
+        proc,
+        port,
+        VSFTPD_USER,
+        PASSWORD,
+        log_path,
+        fx_cert(fx).fingerprint if tls else None,
+    )
     _running.append(srv)
     return srv
 
@@ -341,6 +458,7 @@ class Client:
         }
         env.update(
             HOME=str(self.fx.home),
+            XDG_CONFIG_HOME=str(self.fx.home / ".config"),
             USER=self.server.user,
             XDG_STATE_HOME=str(self.fx.home / ".local" / "state"),
             LC_ALL="C",
@@ -349,10 +467,33 @@ class Client:
         )
         return env
 
+    @property
+    def known_hosts(self) -> Path:
+        """The harness's known_hosts: the server's fingerprint, so the host
+        check passes without a word."""
+        path = self.fx.base / "known_hosts"
+        if self.server.fingerprint:
+            line = (
+                f"[{self.server.host}]:{self.server.port} ECDSA "
+                f"{self.server.fingerprint}\n"
+            )
+            if not path.exists() or line not in path.read_text():
+                with open(path, "a") as f:
+                    f.write(line)
+        else:
+            path.touch()
+        return path
+
     def args(
-        self, *extra: str, netrc: bool = True, port: int | None = None
+        self,
+        *extra: str,
+        netrc: bool = True,
+        port: int | None = None,
+        hostcheck: bool = True,
     ) -> list[str]:
         argv = [str(self.binary), "-P", str(port or self.server.port)]
+        if hostcheck:
+            argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
         if netrc:
             argv += ["--netrc-file", str(self.netrc)]
         return argv + list(extra)
@@ -370,12 +511,17 @@ class Client:
         )
 
     def spawn(
-        self, *extra: str, netrc: bool = True, port: int | None = None, timeout=30
+        self,
+        *extra: str,
+        netrc: bool = True,
+        port: int | None = None,
+        timeout=30,
+        hostcheck: bool = True,
     ):
         """Starts ringftp on a pseudo-terminal (80x24); returns the pexpect child."""
         import pexpect
 
-        argv = self.args(*extra, netrc=netrc, port=port)
+        argv = self.args(*extra, netrc=netrc, port=port, hostcheck=hostcheck)
         return pexpect.spawn(
             argv[0],
             argv[1:],
