@@ -80,7 +80,9 @@ def run(client: Client, kh: Path | None, *extra: str, stdin: bytes = b"", env=No
 
 
 def logged_in(client: Client) -> bool:
-    return "logged in" in client.server.log()
+    """Whether the server saw a login attempt (ringftpd's `login user=...`
+    line, ok or failed): the host check must come before USER/PASS."""
+    return re.search(r"\blogin\b.*\buser=", client.server.log()) is not None
 
 
 def other_server(client: Client, **kw):
@@ -112,6 +114,7 @@ def test_yes_adds_the_host_before_the_password_is_asked(client, tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    assert logged_in(client)  # the detector the other tests rely on works
     assert kh.read_text() == f"{name(client)} ECDSA {client.server.fingerprint}\n"
     assert kh.stat().st_mode & 0o777 == 0o600
     assert kh.parent.stat().st_mode & 0o777 == 0o700
