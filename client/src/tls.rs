@@ -215,6 +215,13 @@ pub fn handshake(s: &mut TlsStream) -> io::Result<()> {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // SO_RCVTIMEO/SO_SNDTIMEO expiring reads as EAGAIN.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                break Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "Connection timed out",
+                ))
+            }
             Err(e) => break Err(e),
         }
     };

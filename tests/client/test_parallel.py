@@ -226,7 +226,8 @@ def test_cut_segmented_put_keeps_old_file_and_deletes_temp(fixture_trees):
 class NoRestProxy:
     """Relays one FTP control connection at a time to the real server,
     hiding `REST STREAM` from FEAT (``hide``) and/or answering every REST
-    with 502 (``refuse``). Data connections go straight to the server (the
+    with 502 (``refuse``), refusing AUTH TLS (it must read the commands).
+    Data connections go straight to the server (the
     client connects to the control peer's address, the same host)."""
 
     def __init__(self, port: int, hide: bool, refuse: bool):
@@ -252,6 +253,11 @@ class NoRestProxy:
     def _up(self, c, s):
         f = c.makefile("rb")
         for line in f:
+            if line[:4].upper() == b"AUTH":
+                # A proxy that edits the conversation cannot relay TLS: the
+                # client goes on in the clear (and says so once).
+                c.sendall(b"502 AUTH not supported by this proxy.\r\n")
+                continue
             if line[:4].upper() == b"REST" and self.refuse:
                 self.rests += 1
                 c.sendall(b"502 REST not implemented.\r\n")

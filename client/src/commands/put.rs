@@ -291,6 +291,11 @@ fn upload_segmented(
         Some(Err(e)) => {
             drop(conns);
             ctx.pool.put_back(extra);
+            if matches!(e, FtpError::Tls(_)) {
+                // The server opened the temporary file (150) before the
+                // data connection's handshake failed.
+                let _ = ctx.ftp.dele(&temp);
+            }
             return Some(Err(ctx.fail(e, |s| messages::remote_open(remote, s))));
         }
         None => return None,
