@@ -241,8 +241,10 @@ RINGFTPD_PID=""
 start_ringftpd() {
     local logf="$T/log/server.$((${#PIDS[@]})).log"
     RINGFTPD_LOG="$logf"
+    # --tls off: cases 1-6 measure FTP in the clear (ringftp uses TLS whenever it is offered);
+    # case 7 starts its own FTPS server.
     "$RINGFTPD" serve --listen 127.0.0.1:0 --root "$T/srv" --users "$T/etc/server.users" \
-        --max-clients 20000 --idle-timeout 3600 2>"$logf" &
+        --max-clients 20000 --idle-timeout 3600 --tls off 2>"$logf" &
     RINGFTPD_PID=$!
     PIDS+=("$RINGFTPD_PID")
     RING_PORT=""
@@ -428,6 +430,20 @@ run_client() { # contender direction local remote
             } >"$s"
             chmod 600 "$s"
             lftp -f "$s"
+            ;;
+        ringftp-tls | ringftp-tls-1)
+            # Case 7: FTPS (AUTH TLS, PROT P) against its own ringftpd, its certificate
+            # accepted once into a private known_hosts; with the client's default parallel
+            # transfers and over one connection.
+            local n=4
+            [ "$who" = ringftp-tls-1 ] && n=1
+            case "$dir" in
+                get) b="$(batch "$who" "get $rem $loc")" ;;
+                put) b="$(batch "$who" "put $loc $rem")" ;;
+                *) die "case 7 has no recursive transfer" ;;
+            esac
+            "$RINGFTP" -P "$TLS_PORT" --parallel "$n" -o "UserKnownHostsFile=$T/etc/known_hosts" \
+                -o StrictHostKeyChecking=accept-new --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
             ;;
         ringftp-1 | ringftp-par | ringftp-par-vsftpd)
             # ringftp with parallel transfers off (--parallel 1) and on (4 connections; big
@@ -657,6 +673,50 @@ for run in $(seq "$RUNS"); do
     done
 done
 rm -rf "$T/trash"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Case 7: one big file over FTPS (AUTH TLS, PROT P: ringftpd --tls required, so nothing moves in
+# the clear) beside OpenSSH sftp with aes128-gcm, the same run, alternated. Target: >= 2x.
+# ---------------------------------------------------------------------------------------------
+if want_case 7; then
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 2 \
+    -keyout "$T/etc/tls-key.pem" -out "$T/etc/tls-cert.pem" 2>/dev/null || die "openssl req failed"
+TLS_LOG="$T/log/server-tls.log"
+"$RINGFTPD" serve --listen 127.0.0.1:0 --root "$T/srv" --users "$T/etc/server.users" \
+    --idle-timeout 3600 --tls required --tls-cert "$T/etc/tls-cert.pem" --tls-key "$T/etc/tls-key.pem" 2>"$TLS_LOG" &
+TLS_PID=$!
+PIDS+=("$TLS_PID")
+TLS_PORT=""
+for _ in $(seq 100); do
+    kill -0 "$TLS_PID" 2>/dev/null || { cat "$TLS_LOG" >&2; die "ringftpd --tls required exited at start"; }
+    TLS_PORT="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TLS_LOG" | head -n1)"
+    [ -n "$TLS_PORT" ] && break
+    sleep 0.1
+done
+[ -n "$TLS_PORT" ] || die "ringftpd --tls required did not say 'listening on'; see $TLS_LOG"
+C7=(ringftp-tls ringftp-tls-1 sftp-aes128gcm)
+log "case 7: ${BIG_MIB} MiB get/put over TLS (ringftpd :$TLS_PORT), $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    for op in get-file put-file; do
+        for who in $(rotate "$run" "${C7[@]}"); do
+            skipped "$who" && continue
+            case "$op" in
+                get-file)
+                    measure 7 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" big.bin
+                    check_size "$T/local/got.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/srv/big.bin" || die "$who get: content differs"; }
+                    rm -f "$T/local/got.bin" ;;
+                put-file)
+                    measure 7 "$who" "$op" "$run" "$BIG_BYTES" 0 -- run_client "$who" put "$T/local/up.bin" "up-$who.bin"
+                    check_size "$T/srv/up-$who.bin" "$BIG_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/up.bin" || die "$who put: content differs"; }
+                    rm -f "$T/srv/up-$who.bin" ;;
+            esac
+        done
+    done
+done
+grep -q "^\[127.0.0.1\]:$TLS_PORT ECDSA SHA256:" "$T/etc/known_hosts" || die "case 7: the certificate was not recorded"
 fi
 
 # ---------------------------------------------------------------------------------------------

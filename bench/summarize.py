@@ -21,7 +21,11 @@ C2_OPS = ["get-r", "put-r"]
 C5_ORDER = ["ringftp-par", "ringftp-1", "lftp-pget", "dd"]
 C5_OPS = ["get-file", "put-file"]
 C6_ORDER = ["ringftp-par", "ringftp-par-vsftpd", "lftp-par"]
+# Case 7: FTPS (PROT P) beside sftp aes128-gcm.
+C7_ORDER = ["ringftp-tls", "ringftp-tls-1", "sftp-aes128gcm"]
 LABEL = {
+    "ringftp-tls": "ringftp FTPS (PROT P, --parallel 4) -> ringftpd",
+    "ringftp-tls-1": "ringftp FTPS (PROT P, --parallel 1) -> ringftpd",
     "ringftp": "ringftp -> ringftpd",
     "sftp": "sftp (default cipher)",
     "sftp-aes128gcm": "sftp aes128-gcm",
@@ -167,6 +171,7 @@ def targets(stats):
         b = get(stats, 2, "lftp", op, "files_s")
         versus(lines, f"2: {op} ringftp / lftp mirror", r, b, 2.0, "files/s")
     parallel_targets(lines, stats)
+    tls_targets(lines, stats)
     op4 = next(
         (
             o
@@ -215,6 +220,15 @@ def parallel_targets(lines, stats):
             r = get(stats, 6, who, op, "files_s")
             name = f"6: {op} {LABEL[who]} / {LABEL['lftp-par']}"
             versus(lines, name, r, b, 3.0, "files/s")
+
+
+def tls_targets(lines, stats):
+    """Issue 7: get and put of the big file with PROT P at least 2x sftp aes128-gcm, same run."""
+    for op in ["get-file", "put-file"]:
+        b = get(stats, 7, "sftp-aes128gcm", op, "mib_s")
+        for who in ["ringftp-tls", "ringftp-tls-1"]:
+            r = get(stats, 7, who, op, "mib_s")
+            versus(lines, f"7: {op} {LABEL[who]} / sftp aes128-gcm", r, b, 2.0, "MiB/s")
 
 
 def curl_phase_table(stats):
@@ -495,6 +509,10 @@ def main():
     md += [f"## Case 6: get -r and put -r of {small} files, 4 in flight", ""]
     md += transfer_table(
         stats, 6, C2_OPS, C6_ORDER, "files_s", "files/s", ["lftp-par"]
+    ) + [""]
+    md += [f"## Case 7: get and put of one {big} file over FTPS (PROT P)", ""]
+    md += transfer_table(
+        stats, 7, C5_OPS, C7_ORDER, "mib_s", "MiB/s", ["sftp-aes128gcm"]
     ) + [""]
     (out / "summary.md").write_text("\n".join(md))
 
