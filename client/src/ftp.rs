@@ -204,10 +204,11 @@ impl Ftp {
             // Clear text after 234 would be taken as protected replies.
             return Err(FtpError::Malformed("data after 234".into()));
         }
+        let tls = tls.for_new_session();
         let sock = self.ctrl.tcp().try_clone()?;
         let s = tls.connect(sock).map_err(FtpError::Tls)?;
         self.ctrl = Ctrl::Tls(Box::new(s));
-        self.tls = Some(tls.clone());
+        self.tls = Some(tls);
         Ok(true)
     }
 

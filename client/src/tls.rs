@@ -174,6 +174,20 @@ impl TlsClient {
         })
     }
 
+    /// The same settings with a session cache of its own, for one control
+    /// connection and its data connections: a data connection must resume
+    /// the session of ITS control connection (ringftpd in required mode
+    /// checks that), not one of the other `--parallel` connections.
+    pub fn for_new_session(&self) -> TlsClient {
+        let mut config = (*self.config).clone();
+        config.resumption = rustls::client::Resumption::in_memory_sessions(32);
+        TlsClient {
+            config: Arc::new(config),
+            verifier: self.verifier.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Run a client handshake over `sock` (bounded by a timeout).
     pub fn connect(&self, sock: TcpStream) -> io::Result<TlsStream> {
         let conn = ClientConnection::new(self.config.clone(), self.name.clone())
