@@ -1213,13 +1213,7 @@ fn recv_range_plain(
             }
         }
         if n == 0 {
-            // The data connection ended early (the remote file shrank, or the
-            // server cut it): this transfer failed, the control connection
-            // is still there.
-            return Err(FtpError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "data connection closed early",
-            )));
+            return Err(ended_early());
         }
         let mut left = n as usize;
         while left > 0 {
@@ -1313,6 +1307,18 @@ fn send_range_plain(
     Ok(total)
 }
 
+/// A data connection that ended before its range was in (the remote file
+/// shrank, or the server cut it): this transfer failed, but the control
+/// connection is still there, so it is an I/O error, never `FtpError::Closed`
+/// (which ends the session). Over TLS it is the same, whether the server sent
+/// close_notify or just closed.
+fn ended_early() -> FtpError {
+    FtpError::Io(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "data connection closed early",
+    ))
+}
+
 /// `recv_range` over TLS: decrypted reads of at most what is left, written
 /// at their offset; a one second socket timeout lets `stop` be seen.
 fn recv_range_tls(
@@ -1333,9 +1339,9 @@ fn recv_range_tls(
             .unwrap_or(TLS_CHUNK)
             .min(TLS_CHUNK);
         let n = match s.read(buf.get_mut(..want).unwrap_or_default()) {
-            Ok(0) => return Err(FtpError::Closed),
+            Ok(0) => return Err(ended_early()),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FtpError::Closed),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ended_early()),
             Err(e) if transient(&e) => {
                 if stop.load(Ordering::SeqCst) {
                     return Err(FtpError::Interrupted);
