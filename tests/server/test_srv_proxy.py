@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ringftptest import PASSWORDS, Raw, can_bind_127_0_0_2, start_server
+from ringftptest import PASSWORDS, Raw, can_bind_127_0_0_2, ringftpd_binary, start_server
 
 pytestmark = pytest.mark.skipif(
     not can_bind_127_0_0_2(), reason="needs 127.0.0.2 on the loopback interface"
@@ -611,9 +611,17 @@ def test_haproxy_curl_and_lftp(tmp_path, data):
             netrc.chmod(0o600)
             batch = tmp_path / "batch"
             batch.write_text(f"put {src} /up/ringftp.bin\nget /up/ringftp.bin {tmp_path / 'ringftp-out.bin'}\n")
+            # ringftp uses FTPS (both nodes serve the certificate made beside
+            # their shared users file) and, in batch mode, must know the host.
+            fp = subprocess.run(
+                [str(ringftpd_binary()), "fingerprint", "--users", str(cluster.nodes[0].users)],
+                capture_output=True, text=True, timeout=30, check=True,
+            ).stdout.split()[1]
+            known_hosts = tmp_path / "known_hosts"
+            known_hosts.write_text(f"[{BALANCER}]:{cluster.port} ECDSA {fp}\n")
             ringftp = subprocess.run(
                 [str(ringftp_bin()), "-P", str(cluster.port), "--netrc-file", str(netrc), "-b", str(batch),
-                 f"alice@{BALANCER}"],
+                 "-o", f"UserKnownHostsFile={known_hosts}", f"alice@{BALANCER}"],
                 capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
             )
             assert ringftp.returncode == 0, ringftp.stdout + ringftp.stderr
