@@ -278,18 +278,9 @@ pub fn run_parts(
             progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
         }
         drop(tx);
-        let mut running = handles.len();
-        while running > 0 {
-            match rx.recv_timeout(TICK) {
-                Ok(()) => running -= 1,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if interrupt.load(Ordering::SeqCst) {
-                stop.store(true, Ordering::SeqCst);
-            }
+        wait_ticking(&rx, handles.len(), interrupt, &stop, || {
             progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
-        }
+        });
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or(Err(FtpError::Interrupted)))
@@ -430,18 +421,9 @@ pub fn run_jobs<J: Sync>(
             }));
         }
         drop(tx);
-        let mut running = handles.len();
-        while running > 0 {
-            match rx.recv_timeout(TICK) {
-                Ok(()) => running -= 1,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if interrupt.load(Ordering::SeqCst) {
-                stop.store(true, Ordering::SeqCst);
-            }
+        wait_ticking(&rx, handles.len(), interrupt, &stop, || {
             progress(bytes.load(Ordering::Relaxed));
-        }
+        });
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
@@ -522,6 +504,29 @@ pub fn complete_prefix(parts: &[(u64, u64)], done: &[u64]) -> u64 {
         }
     }
     prefix
+}
+
+/// Wait until `running` workers have each sent their one message on `rx`,
+/// calling `tick` (the meter) every `TICK` and after each, and passing a
+/// Ctrl-C (`interrupt`) on to the workers through `stop`.
+fn wait_ticking(
+    rx: &mpsc::Receiver<()>,
+    mut running: usize,
+    interrupt: &AtomicBool,
+    stop: &AtomicBool,
+    mut tick: impl FnMut(),
+) {
+    while running > 0 {
+        match rx.recv_timeout(TICK) {
+            Ok(()) => running -= 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if interrupt.load(Ordering::SeqCst) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        tick();
+    }
 }
 
 #[cfg(test)]

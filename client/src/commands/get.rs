@@ -530,24 +530,6 @@ fn fix_local_dir(d: &DirFix, pflag: bool) {
 /// Fetch `jobs` over up to `--parallel` connections, whole files each, with
 /// one meter for all of them.
 fn fetch_files(ctx: &mut Ctx, jobs: &[GetJob], name: &str, pflag: bool, fflag: bool) -> CmdResult {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let k = ctx.streams(false).min(jobs.len());
-    let mut extra = ctx.pool.take(k.saturating_sub(1));
-    let total: u64 = jobs.iter().map(|j| j.info.size).sum();
-    let mut meter = if ctx.showprogress && total != 0 {
-        Some(Meter::start(name, total, 0))
-    } else {
-        None
-    };
-    let mut last = 0;
-    let mut progress = |pos: u64| {
-        last = pos;
-        if let Some(m) = meter.as_mut() {
-            m.update(pos);
-        }
-    };
     let quiet = ctx.quiet;
     let announce = |j: &GetJob| {
         if !quiet && !j.in_tree {
@@ -557,40 +539,14 @@ fn fetch_files(ctx: &mut Ctx, jobs: &[GetJob], name: &str, pflag: bool, fflag: b
     let work = |f: &mut Ftp, j: &GetJob, stop: &AtomicBool, add: &dyn Fn(u64)| {
         fetch_one(f, j, pflag, fflag, stop, add)
     };
-    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
-        .chain(extra.iter_mut())
-        .collect();
-    let ends = parallel::run_jobs(
-        &mut conns,
+    super::run_file_jobs(
+        ctx,
         jobs,
-        ctx.interrupted,
-        &mut progress,
+        name,
+        jobs.iter().map(|j| j.info.size).sum(),
         &announce,
         &work,
-    );
-    drop(conns);
-    if let Some(m) = meter.take() {
-        m.stop(last);
-    }
-    ctx.pool.put_back(extra);
-    let mut result = Ok(());
-    for end in ends {
-        match end {
-            JobEnd::Done => {}
-            JobEnd::Failed => result = Err(CmdErr::Failed),
-            JobEnd::Lost(e) => return Err(fatal(e)),
-        }
-    }
-    result
-}
-
-/// A failed job: the connection is gone (`Lost`), or the message is printed.
-fn report(e: FtpError, msg: impl FnOnce(&str) -> String) -> JobEnd {
-    if e.is_fatal() {
-        return JobEnd::Lost(e);
-    }
-    error(&msg(e.status()));
-    JobEnd::Failed
+    )
 }
 
 /// One whole file on one connection (a job of `fetch_files`): do_download
@@ -626,7 +582,7 @@ fn fetch_one_inner(
     };
     let data = match ftp.begin_retr(remote, 0) {
         Ok(d) => d,
-        Err(e) => return report(e, |s| messages::remote_open(remote, s)),
+        Err(e) => return super::job_failed(e, |s| messages::remote_open(remote, s)),
     };
     let file = match open_trunc(local, mode) {
         Ok(f) => f,
@@ -656,7 +612,7 @@ fn fetch_one_inner(
             error(&messages::write_local(local, &strerror(&e)));
             return JobEnd::Failed;
         }
-        Err(e) => return report(e, |s| messages::read_remote(remote, s)),
+        Err(e) => return super::job_failed(e, |s| messages::read_remote(remote, s)),
     }
     if pflag {
         preserve_local(&file, local, &job.info, mode);

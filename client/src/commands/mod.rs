@@ -45,7 +45,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::argv::{getopt, makeargv, undo_glob_escape};
 use crate::ftp::{Ftp, FtpError};
 use crate::messages;
-use crate::parallel::Pool;
+use crate::parallel::{self, JobEnd, Pool, Work};
+use crate::progress::Meter;
 
 /// Which command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +289,73 @@ impl Ctx {
         error(&msg(e.status()));
         CmdErr::Failed
     }
+}
+
+/// Run whole-file `jobs` (get -r, put -r, multi-file globs) over up to
+/// `--parallel` connections: the session's own and extra ones from the pool,
+/// given back afterwards. One meter `name` covers `total` bytes; `announce`
+/// prints a job's sftp line, `work` moves it. A lost connection ends the
+/// command as fatal; any other failed job makes it fail after all have run.
+pub fn run_file_jobs<J: Sync>(
+    ctx: &mut Ctx,
+    jobs: &[J],
+    name: &str,
+    total: u64,
+    announce: &(dyn Fn(&J) + Sync),
+    work: &Work<'_, J>,
+) -> CmdResult {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let k = ctx.streams(false).min(jobs.len());
+    let mut extra = ctx.pool.take(k.saturating_sub(1));
+    let mut meter = if ctx.showprogress && total != 0 {
+        Some(Meter::start(name, total, 0))
+    } else {
+        None
+    };
+    let mut last = 0;
+    let mut progress = |pos: u64| {
+        last = pos;
+        if let Some(m) = meter.as_mut() {
+            m.update(pos);
+        }
+    };
+    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
+        .chain(extra.iter_mut())
+        .collect();
+    let ends = parallel::run_jobs(
+        &mut conns,
+        jobs,
+        ctx.interrupted,
+        &mut progress,
+        announce,
+        work,
+    );
+    drop(conns);
+    if let Some(m) = meter.take() {
+        m.stop(last);
+    }
+    ctx.pool.put_back(extra);
+    let mut result = Ok(());
+    for end in ends {
+        match end {
+            JobEnd::Done => {}
+            JobEnd::Failed => result = Err(CmdErr::Failed),
+            JobEnd::Lost(e) => return Err(CmdErr::Fatal(e.to_string())),
+        }
+    }
+    result
+}
+
+/// A failed job: the connection is gone (`Lost`), or `msg` of the reply's
+/// status is printed and the job `Failed`.
+pub fn job_failed(e: FtpError, msg: impl FnOnce(&str) -> String) -> JobEnd {
+    if e.is_fatal() {
+        return JobEnd::Lost(e);
+    }
+    error(&msg(e.status()));
+    JobEnd::Failed
 }
 
 /// sftp's `error()`: one line on stderr.

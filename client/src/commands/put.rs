@@ -446,24 +446,6 @@ fn fix_remote_dir(ctx: &mut Ctx, d: &DirFix, pflag: bool) {
 /// Send `jobs` over up to `--parallel` connections, whole files each, with
 /// one meter for all of them.
 fn send_files(ctx: &mut Ctx, jobs: &[PutJob], name: &str, pflag: bool) -> CmdResult {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let k = ctx.streams(false).min(jobs.len());
-    let mut extra = ctx.pool.take(k.saturating_sub(1));
-    let total: u64 = jobs.iter().map(|j| j.size).sum();
-    let mut meter = if ctx.showprogress && total != 0 {
-        Some(Meter::start(name, total, 0))
-    } else {
-        None
-    };
-    let mut last = 0;
-    let mut progress = |pos: u64| {
-        last = pos;
-        if let Some(m) = meter.as_mut() {
-            m.update(pos);
-        }
-    };
     let quiet = ctx.quiet;
     let announce = |j: &PutJob| {
         if !quiet && !j.in_tree {
@@ -477,40 +459,14 @@ fn send_files(ctx: &mut Ctx, jobs: &[PutJob], name: &str, pflag: bool) -> CmdRes
         }
         end
     };
-    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
-        .chain(extra.iter_mut())
-        .collect();
-    let ends = parallel::run_jobs(
-        &mut conns,
+    super::run_file_jobs(
+        ctx,
         jobs,
-        ctx.interrupted,
-        &mut progress,
+        name,
+        jobs.iter().map(|j| j.size).sum(),
         &announce,
         &work,
-    );
-    drop(conns);
-    if let Some(m) = meter.take() {
-        m.stop(last);
-    }
-    ctx.pool.put_back(extra);
-    let mut result = Ok(());
-    for end in ends {
-        match end {
-            JobEnd::Done => {}
-            JobEnd::Failed => result = Err(CmdErr::Failed),
-            JobEnd::Lost(e) => return Err(fatal(e)),
-        }
-    }
-    result
-}
-
-/// A failed job: the connection is gone (`Lost`), or the message is printed.
-fn report(e: FtpError, msg: impl FnOnce(&str) -> String) -> JobEnd {
-    if e.is_fatal() {
-        return JobEnd::Lost(e);
-    }
-    error(&msg(e.status()));
-    JobEnd::Failed
+    )
 }
 
 /// One whole file on one connection (a job of `send_files`): do_upload
@@ -558,21 +514,21 @@ fn send_one(
         Ok(_) => {}
         Err(FtpError::Interrupted) => return JobEnd::Failed,
         Err(e @ FtpError::Reply(_)) if prev == 0 => {
-            return report(e, |s| messages::remote_open(remote, s));
+            return super::job_failed(e, |s| messages::remote_open(remote, s));
         }
         Err(FtpError::Local(e)) => {
             error(&format!("read local \"{local}\": {}", strerror(&e)));
             return JobEnd::Failed;
         }
-        Err(e) => return report(e, |s| messages::write_remote(remote, s)),
+        Err(e) => return super::job_failed(e, |s| messages::write_remote(remote, s)),
     }
     if pflag {
         let mode = meta.permissions().mode() & 0o777;
         if let Err(e) = ftp.chmod(mode, remote) {
-            return report(e, |s| format!("remote fsetstat: {s}"));
+            return super::job_failed(e, |s| format!("remote fsetstat: {s}"));
         }
         if let Err(e) = ftp.mfmt(meta.mtime(), remote) {
-            return report(e, |s| format!("remote fsetstat: {s}"));
+            return super::job_failed(e, |s| format!("remote fsetstat: {s}"));
         }
     }
     JobEnd::Done
