@@ -6,6 +6,8 @@
 //! - `users`: the users file (TOML, argon2id PHC strings) and password checks.
 //! - `jail`: every filesystem operation, beneath a root directory handle with
 //!   `openat2(RESOLVE_BENEATH)`.
+//! - `storage`: where files live: the local jail, or an S3 bucket (`s3`);
+//!   the `Storage` enum every verb goes through.
 //! - `uring`: the io_uring probe and the splice operation tokio-uring lacks.
 //! - `server`: listeners (SO_REUSEPORT, one per worker), worker threads each
 //!   with its own ring, shutdown.
@@ -32,6 +34,7 @@ pub mod jail;
 pub mod log;
 pub mod server;
 pub mod session;
+pub mod storage;
 pub mod tls;
 pub mod transfer;
 pub mod uring;

@@ -12,6 +12,7 @@ use ringftpd::data::{self, PortAllocator};
 use ringftpd::jail::Jail;
 use ringftpd::log;
 use ringftpd::server::{self, Shared};
+use ringftpd::storage::Storage;
 use ringftpd::tls::TlsConfig;
 use ringftpd::uring;
 use ringftpd::users::UserDb;
@@ -71,7 +72,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         );
     }
     let root = match Jail::open(&config.root) {
-        Ok(j) => j,
+        Ok(j) => Storage::Local(j),
         Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),
     };
     raise_nofile_limit();
@@ -139,7 +140,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
         accept_pause: Default::default(),
     });
     // After block_signals: the sweep's thread must not take SIGTERM's default action.
-    sweep_stale_uploads(&shared.root);
+    let Storage::Local(jail) = &shared.root;
+    sweep_stale_uploads(jail);
     let mut handles = Vec::new();
     for (id, ls) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(&shared);

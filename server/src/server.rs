@@ -20,15 +20,16 @@ use tokio_uring::net::TcpListener;
 use crate::ban::Bans;
 use crate::config::Config;
 use crate::data::PortAllocator;
-use crate::jail::Jail;
 use crate::session;
+use crate::storage::Storage;
 use crate::users::UserDb;
 
 /// State shared by all workers. Read-mostly; no lock is held across an await.
 pub struct Shared {
     pub config: Config,
     pub users: RwLock<Arc<UserDb>>,
-    pub root: Jail,
+    /// The served root: a local directory or an S3 bucket/prefix.
+    pub root: Storage,
     pub ports: PortAllocator,
     pub sessions: AtomicUsize,
     pub shutdown: watch::Receiver<bool>,

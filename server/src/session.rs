@@ -23,8 +23,8 @@ use crate::cmd;
 use crate::config::Config;
 use crate::control::{Control, Input};
 use crate::data::{canonical_ip, DataPlan};
-use crate::jail::Jail;
 use crate::server::{SessionSlot, Shared};
+use crate::storage::Storage;
 
 pub enum State {
     AwaitUser,
@@ -35,7 +35,8 @@ pub enum State {
 /// Everything a logged-in session carries.
 pub struct Login {
     pub user: String,
-    pub jail: Jail,
+    /// The user's files: the root or their home beneath it.
+    pub storage: Storage,
     pub read_only: bool,
     /// Absolute virtual path, normalised ("/" is the user's root).
     pub cwd: String,
@@ -50,10 +51,10 @@ pub struct Login {
 }
 
 impl Login {
-    pub fn new(user: String, jail: Jail, read_only: bool) -> Login {
+    pub fn new(user: String, storage: Storage, read_only: bool) -> Login {
         Login {
             user,
-            jail,
+            storage,
             read_only,
             cwd: "/".to_string(),
             ty: TransferType::Ascii,

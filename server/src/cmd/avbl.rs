@@ -6,7 +6,10 @@ use ringftp_proto::reply::Reply;
 use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
-    match ctx.with_path(arg, |j, p| j.available(p)).await {
+    match ctx
+        .with_path(arg, |s, p| async move { s.available(&p).await })
+        .await
+    {
         Ok((_, n)) => Reply::new(213, n.to_string()),
         Err(r) => r,
     }

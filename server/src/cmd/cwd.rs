@@ -6,7 +6,10 @@ use ringftp_proto::reply::Reply;
 use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
-    match ctx.with_path(Some(arg), |j, p| j.open_dir(p)).await {
+    match ctx
+        .with_path(Some(arg), |s, p| async move { s.open_dir(&p).await })
+        .await
+    {
         Ok((abs, ())) => {
             ctx.login.cwd = abs;
             Reply::new(250, "Directory successfully changed.")

@@ -8,7 +8,10 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
     if let Some(r) = ctx.deny_write() {
         return r;
     }
-    match ctx.with_path(Some(arg), |j, p| j.remove_file(p)).await {
+    match ctx
+        .with_path(Some(arg), |s, p| async move { s.remove_file(&p).await })
+        .await
+    {
         Ok(_) => Reply::new(250, "File deleted."),
         Err(r) => r,
     }

@@ -6,7 +6,7 @@
 use ringftp_proto::listing::{format_list_line, FileInfo};
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, xfer, Ctx};
+use super::{fs_reply, rel, xfer, Ctx};
 use crate::transfer;
 
 /// The entries of `arg` (the current directory when absent): a directory's
@@ -18,7 +18,9 @@ pub async fn entries(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Result<Vec<FileInf
         None => ctx.login.cwd.clone(),
     };
     let r = rel(&abs);
-    fs(&ctx.login.jail, move |j| j.list(&r, true))
+    ctx.login
+        .storage
+        .list(&r, true)
         .await
         .map_err(|e| fs_reply(&shown, &e))
 }

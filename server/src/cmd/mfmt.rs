@@ -11,7 +11,9 @@ pub async fn run(ctx: &mut Ctx<'_>, mtime: i64, arg: &str) -> Reply {
         return r;
     }
     match ctx
-        .with_path(Some(arg), move |j, p| j.set_mtime(p, mtime))
+        .with_path(Some(arg), move |s, p| async move {
+            s.set_mtime(&p, mtime).await
+        })
         .await
     {
         Ok(_) => Reply::new(213, format!("Modify={}; {arg}", format_time_val(mtime))),

@@ -4,7 +4,7 @@
 use ringftp_proto::listing::{format_mlsx, FileKind};
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, list, rel, xfer, Ctx};
+use super::{fs_reply, list, rel, xfer, Ctx};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
     let shown = arg.unwrap_or(".").to_string();
@@ -16,7 +16,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
         None => ctx.login.cwd.clone(),
     };
     let r = rel(&abs);
-    match fs(&ctx.login.jail, move |j| j.metadata(&r)).await {
+    match ctx.login.storage.metadata(&r).await {
         Ok(m) if m.kind == FileKind::Dir => {}
         Ok(_) => {
             xfer::discard(ctx);

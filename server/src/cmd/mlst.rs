@@ -7,7 +7,10 @@ use ringftp_proto::reply::Reply;
 use super::Ctx;
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
-    match ctx.with_path(arg, |j, p| j.stat(p)).await {
+    match ctx
+        .with_path(arg, |s, p| async move { s.stat(&p).await })
+        .await
+    {
         Ok((abs, mut info)) => {
             info.name = abs;
             Reply::multi(

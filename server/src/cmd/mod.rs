@@ -11,10 +11,13 @@ use ringftp_proto::command::Command;
 use ringftp_proto::path;
 use ringftp_proto::reply::Reply;
 
+use std::future::Future;
+
 use crate::control::Control;
-use crate::jail::{FsError, Jail};
 use crate::server::Shared;
 use crate::session::{Login, Session, State};
+pub use crate::storage::fs;
+use crate::storage::{FsError, Storage};
 
 mod abor;
 mod acct;
@@ -85,19 +88,20 @@ impl Ctx<'_> {
     }
 
     /// Resolves `arg` (the current directory when `None`), runs `op` on the
-    /// jail with the path relative to the user's root ("." for the root), and
-    /// maps a failure to its reply. Gives the absolute path and the result.
-    pub async fn with_path<T, F>(&self, arg: Option<&str>, op: F) -> Result<(String, T), Reply>
+    /// user's storage with the path relative to the user's root ("." for the
+    /// root), and maps a failure to its reply. Gives the absolute path and the
+    /// result.
+    pub async fn with_path<T, F, Fut>(&self, arg: Option<&str>, op: F) -> Result<(String, T), Reply>
     where
-        T: Send + 'static,
-        F: FnOnce(&Jail, &str) -> Result<T, FsError> + Send + 'static,
+        F: FnOnce(Storage, String) -> Fut,
+        Fut: Future<Output = Result<T, FsError>>,
     {
         let abs = match arg {
             Some(a) => self.resolve(a)?,
             None => self.login.cwd.clone(),
         };
         let r = rel(&abs);
-        match fs(&self.login.jail, move |j| op(j, &r)).await {
+        match op(self.login.storage.clone(), r).await {
             Ok(v) => Ok((abs, v)),
             Err(e) => Err(fs_reply(arg.unwrap_or("."), &e)),
         }
@@ -109,20 +113,6 @@ impl Ctx<'_> {
             crate::log::refused(self.peer, "write", "the account is read-only");
             Reply::new(550, "Permission denied: this account is read-only.")
         })
-    }
-}
-
-/// Runs a blocking jail operation on the blocking pool, so a slow disk or a
-/// huge directory never stalls the ring thread and its other sessions.
-pub async fn fs<T, F>(jail: &Jail, f: F) -> Result<T, FsError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Jail) -> Result<T, FsError> + Send + 'static,
-{
-    let jail = jail.clone();
-    match tokio::task::spawn_blocking(move || f(&jail)).await {
-        Ok(r) => r,
-        Err(e) => Err(FsError::Other(std::io::Error::other(e.to_string()))),
     }
 }
 

@@ -6,7 +6,7 @@
 use ringftp_proto::listing::FileKind;
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, list, rel, xfer, Ctx};
+use super::{fs_reply, list, rel, xfer, Ctx};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
     let arg = arg.filter(|a| !a.is_empty() && *a != ".");
@@ -18,7 +18,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
         None => ctx.login.cwd.clone(),
     };
     let r = rel(&abs);
-    let is_dir = match fs(&ctx.login.jail, move |j| j.metadata(&r)).await {
+    let is_dir = match ctx.login.storage.metadata(&r).await {
         Ok(m) => m.kind == FileKind::Dir,
         Err(e) => {
             xfer::discard(ctx);

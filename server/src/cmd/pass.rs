@@ -9,7 +9,6 @@
 use ringftp_proto::command::Password;
 use ringftp_proto::reply::Reply;
 
-use crate::cmd::fs;
 use crate::session::{Login, Session, State};
 
 pub async fn run(s: &mut Session, pw: Password) -> Reply {
@@ -39,12 +38,12 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
     let Some(account) = checked else {
         return failed(s, &user).await;
     };
-    let jail = match account.home.clone() {
-        // Users without a home share the root's descriptor.
+    let storage = match account.home.as_deref() {
+        // Users without a home share the root's descriptor (or S3 prefix).
         None => Ok(s.shared.root.clone()),
-        Some(home) => fs(&s.shared.root, move |root| root.sub(&home)).await,
+        Some(home) => s.shared.root.sub(home).await,
     };
-    let jail = match jail {
+    let storage = match storage {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(user = %user, error = %e, "home directory unusable");
@@ -53,7 +52,7 @@ pub async fn run(s: &mut Session, pw: Password) -> Reply {
     };
     crate::log::login(&user, s.peer, Ok(()));
     s.failures = 0;
-    s.state = State::LoggedIn(Box::new(Login::new(user, jail, account.read_only)));
+    s.state = State::LoggedIn(Box::new(Login::new(user, storage, account.read_only)));
     Reply::new(230, "Login successful.")
 }
 

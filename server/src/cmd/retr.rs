@@ -11,6 +11,7 @@ use ringftp_proto::path;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
+use crate::storage::Storage;
 use crate::{log, transfer};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
@@ -22,9 +23,10 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         }
     };
     let r = rel(&abs);
-    let opened = match ctx.login.jail.open_read_cached(&r) {
+    let Storage::Local(jail) = &ctx.login.storage;
+    let opened = match jail.open_read_cached(&r) {
         Some(done) => done,
-        None => fs(&ctx.login.jail, move |j| j.open_read(&r)).await,
+        None => fs(jail, move |j| j.open_read(&r)).await,
     };
     let (file, meta) = match opened {
         Ok(v) => v,

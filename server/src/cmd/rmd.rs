@@ -10,7 +10,10 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str) -> Reply {
         return r;
     }
     match ctx
-        .with_path(Some(arg), |j, p| not_root(p).and_then(|()| j.rmdir(p)))
+        .with_path(Some(arg), |s, p| async move {
+            not_root(&p)?;
+            s.rmdir(&p).await
+        })
         .await
     {
         Ok(_) => Reply::new(250, "Directory removed."),

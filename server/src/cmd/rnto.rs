@@ -15,8 +15,9 @@ pub async fn run(ctx: &mut Ctx<'_>, from: Option<String>, arg: &str) -> Reply {
     }
     let from = rel(&from);
     match ctx
-        .with_path(Some(arg), move |j, to| {
-            not_root(to).and_then(|()| j.rename(&from, to))
+        .with_path(Some(arg), move |s, to| async move {
+            not_root(&to)?;
+            s.rename(&from, &to).await
         })
         .await
     {

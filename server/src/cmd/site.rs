@@ -17,7 +17,7 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: SiteCmd) -> Reply {
         }
         SiteCmd::Statvfs(path) => {
             let arg = Some(path.as_str()).filter(|p| !p.is_empty());
-            ctx.with_path(arg, |j, p| j.statvfs(p))
+            ctx.with_path(arg, |s, p| async move { s.statvfs(&p).await })
                 .await
                 .map(|(_, st)| Reply::new(213, st.encode()))
         }
@@ -25,17 +25,22 @@ pub async fn run(ctx: &mut Ctx<'_>, cmd: SiteCmd) -> Reply {
             if let Some(r) = ctx.deny_write() {
                 return r;
             }
-            ctx.with_path(Some(&path), move |j, p| j.chmod(p, mode))
-                .await
-                .map(|_| Reply::new(200, "SITE CHMOD command ok."))
+            ctx.with_path(
+                Some(&path),
+                move |s, p| async move { s.chmod(&p, mode).await },
+            )
+            .await
+            .map(|_| Reply::new(200, "SITE CHMOD command ok."))
         }
         SiteCmd::Symlink { target, link } => {
             if let Some(r) = ctx.deny_write() {
                 return r;
             }
-            ctx.with_path(Some(&link), move |j, p| j.symlink(&target, p))
-                .await
-                .map(|_| Reply::new(200, "SITE SYMLINK command ok."))
+            ctx.with_path(Some(&link), move |s, p| async move {
+                s.symlink(&target, &p).await
+            })
+            .await
+            .map(|_| Reply::new(200, "SITE SYMLINK command ok."))
         }
     };
     done.unwrap_or_else(|r| r)

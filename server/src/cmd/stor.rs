@@ -17,7 +17,7 @@ use ringftp_proto::command::TransferType;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
-use crate::jail::UploadMode;
+use crate::storage::{Storage, UploadMode};
 use crate::{log, transfer};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64, append: bool) -> Reply {
@@ -50,7 +50,9 @@ pub async fn receive(
         }
     };
     let r = rel(&abs);
-    let upload = match fs(&ctx.login.jail, move |j| j.create_upload(&r, mode)).await {
+    let Storage::Local(jail) = &ctx.login.storage;
+    let jail = jail.clone();
+    let upload = match fs(&jail, move |j| j.create_upload(&r, mode)).await {
         Ok(u) => u,
         Err(e) => {
             xfer::discard(ctx);
@@ -60,7 +62,7 @@ pub async fn receive(
     let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(reply) => {
-            let _ = fs(&ctx.login.jail, move |_| {
+            let _ = fs(&jail, move |_| {
                 upload.abort();
                 Ok(())
             })
@@ -71,7 +73,7 @@ pub async fn receive(
     let opening = unique.unwrap_or_else(|| "Ok to send data.".to_string());
     if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
         conn.abort();
-        let _ = fs(&ctx.login.jail, move |_| {
+        let _ = fs(&jail, move |_| {
             upload.abort();
             Ok(())
         })
@@ -84,7 +86,7 @@ pub async fn receive(
         Ok(f) => Rc::new(f),
         Err(e) => {
             conn.abort();
-            let _ = fs(&ctx.login.jail, move |_| {
+            let _ = fs(&jail, move |_| {
                 upload.abort();
                 Ok(())
             })
@@ -119,7 +121,7 @@ pub async fn receive(
             }
             drop(conn);
             let committed = if upload.needs_commit() {
-                fs(&ctx.login.jail, move |_| upload.commit()).await
+                fs(&jail, move |_| upload.commit()).await
             } else {
                 upload.commit()
             };
@@ -138,7 +140,7 @@ pub async fn receive(
             let n = partial(upload.file());
             record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
             conn.abort();
-            let _ = fs(&ctx.login.jail, move |_| {
+            let _ = fs(&jail, move |_| {
                 upload.abort();
                 Ok(())
             })
@@ -148,7 +150,7 @@ pub async fn receive(
         xfer::Outcome::Aborted => {
             let n = partial(upload.file());
             record.done(n, log::Outcome::Aborted, ctx.shared.xferlog.as_ref());
-            let _ = fs(&ctx.login.jail, move |_| {
+            let _ = fs(&jail, move |_| {
                 upload.abort();
                 Ok(())
             })

@@ -4,8 +4,8 @@
 use ringftp_proto::path;
 use ringftp_proto::reply::Reply;
 
-use super::{fs, fs_reply, rel, xfer, Ctx};
-use crate::jail::UploadMode;
+use super::{fs_reply, rel, xfer, Ctx};
+use crate::storage::UploadMode;
 
 pub async fn run(ctx: &mut Ctx<'_>, hint: Option<&str>) -> Reply {
     if let Some(r) = ctx.deny_write() {
@@ -22,7 +22,7 @@ pub async fn run(ctx: &mut Ctx<'_>, hint: Option<&str>) -> Reply {
     let dir = path::parent(&base).to_string();
     let name = path::file_name(&base).unwrap_or("ftp.upload").to_string();
     let dir_rel = rel(&dir);
-    let unique = match fs(&ctx.login.jail, move |j| j.unique_name(&dir_rel, &name)).await {
+    let unique = match ctx.login.storage.unique_name(&dir_rel, &name).await {
         Ok(n) => n,
         Err(e) => {
             xfer::discard(ctx);
