@@ -20,6 +20,15 @@ certificate it makes on its first start beside the users file
 ``ReusingFTP_TLS`` is ftplib's FTP_TLS with data connections that resume the
 control connection's TLS session, as curl and lftp do (needed with
 ``--tls required``).
+
+S3 roots: ``Moto`` runs moto's S3 server mode (``ThreadedMotoServer``) in
+this process on 127.0.0.1 with an OS-chosen port; ``Moto.new_bucket()``
+makes a fresh, empty bucket (``Bucket``: boto3 helpers to put, get and list
+keys beneath its prefix); ``populate_bucket`` lays out the tree above as
+objects; ``start_server(..., s3=bucket)`` serves ``s3://BUCKET[/prefix]``
+with dummy credentials in ``AWS_*`` (moto accepts any). Tests that need moto
+skip (``needs_moto``) only when it is not importable; CI installs it
+(tests/requirements.txt).
 """
 
 from __future__ import annotations
@@ -112,17 +121,19 @@ def populate_root(root: Path) -> None:
 
 @dataclass
 class Server:
-    """A running ringftpd on 127.0.0.1."""
+    """A running ringftpd on 127.0.0.1. `root` is the served directory, or
+    the `s3://` URL when `s3` (the served bucket) is set."""
 
     proc: subprocess.Popen
     port: int
-    root: Path
+    root: Path | str
     users: Path
     log_path: Path
     workdir: Path
     args: list[str] = field(default_factory=list)
 
     host: str = "127.0.0.1"
+    s3: Bucket | None = None
 
     def log(self) -> str:
         try:
@@ -159,6 +170,26 @@ class Server:
         return self.proc.returncode
 
 
+def toml_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def write_config(path: Path, config: dict) -> None:
+    """A ringftpd.toml: top-level keys first, then a [table] per dict value."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for key, table in config.items():
+        if isinstance(table, dict):
+            lines.append(f"[{key}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def start_server(
     workdir: Path,
     *,
@@ -167,11 +198,20 @@ def start_server(
     config: dict | None = None,
     extra_args: list[str] | None = None,
     host: str = "127.0.0.1",
+    s3: Bucket | None = None,
+    env: dict | None = None,
 ) -> Server:
-    """Starts ringftpd on HOST:0 (127.0.0.1) and waits for its `listening on` line."""
+    """Starts ringftpd on HOST:0 (127.0.0.1) and waits for its `listening on` line.
+
+    With `s3`, the root is that bucket (`--root s3://BUCKET[/prefix]
+    --s3-endpoint ... --s3-region ...`, dummy AWS_* credentials), unless
+    `config` sets `root` itself (then no `--root` is passed: the file's
+    `root` and `[s3]` table are what is tested)."""
     binary = ensure_built()
     workdir.mkdir(parents=True, exist_ok=True)
-    if root is None:
+    if s3 is not None:
+        root = s3.url
+    elif root is None:
         root = workdir / "root"
         root.mkdir()
         populate_root(root)
@@ -180,29 +220,18 @@ def start_server(
         add_user(binary, users, "alice", PASSWORDS["alice"])
         add_user(binary, users, "bob", PASSWORDS["bob"], "--read-only")
         add_user(binary, users, "carol", PASSWORDS["carol"], "--home", "alice")
-    args = [
-        str(binary),
-        "serve",
-        "--listen",
-        f"{host}:0",
-        "--root",
-        str(root),
-        "--users",
-        str(users),
-    ]
+    args = [str(binary), "serve", "--listen", f"{host}:0", "--users", str(users)]
+    if not (config and "root" in config):
+        args += ["--root", str(root)]
+        if s3 is not None:
+            args += ["--s3-endpoint", s3.endpoint, "--s3-region", S3_REGION]
     if config:
         cfg = workdir / "ringftpd.toml"
-        lines = []
-        for key, value in config.items():
-            if isinstance(value, str):
-                lines.append(f'{key} = "{value}"')
-            else:
-                lines.append(f"{key} = {value}")
-        cfg.write_text("\n".join(lines) + "\n")
+        write_config(cfg, config)
         args += ["--config", str(cfg)]
     args += extra_args or []
     log_path = workdir / "ringftpd.log"
-    env = dict(os.environ)
+    env = {**os.environ, **(S3_ENV if s3 is not None else {}), **(env or {})}
     env.setdefault("RINGFTPD_LOG", "info")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -231,7 +260,7 @@ def start_server(
             f"ringftpd did not start (rc={proc.returncode}); args={args}\n"
             f"--- log ---\n{log_path.read_text(errors='replace')}"
         )
-    srv = Server(proc, port, root, users, log_path, workdir, args, host)
+    srv = Server(proc, port, root, users, log_path, workdir, args, host, s3)
     _running.append(srv)
     return srv
 
@@ -323,3 +352,169 @@ def can_bind_127_0_0_2() -> bool:
         return True
     except OSError:
         return False
+
+
+# ------------------------------------------------------ S3 (moto)
+
+S3_REGION = "us-east-1"
+# Dummy credentials: moto accepts any, and ringftpd reads the standard variables.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "ringftp-test-key",
+    "AWS_SECRET_ACCESS_KEY": "ringftp-test-secret",
+    "AWS_REGION": S3_REGION,
+}
+
+
+def moto_missing() -> str | None:
+    """Why moto's server mode cannot run here, or None."""
+    try:
+        import boto3  # noqa: F401
+        from moto.server import ThreadedMotoServer  # noqa: F401
+    except ImportError as e:
+        return f"moto[server] is not installed ({e}); tests/requirements.txt has it"
+    return None
+
+
+needs_moto = pytest.mark.skipif(moto_missing() is not None, reason=moto_missing() or "")
+
+_bucket_ids = __import__("itertools").count()
+
+
+class Moto:
+    """moto's S3 server on 127.0.0.1:<OS-chosen port>, in a thread of this
+    process. Every instance serves the same in-memory store (moto's backends
+    are per process), so a second instance can be stopped on its own to make
+    S3 go away under a server without losing the others' buckets."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs every request line on stderr otherwise.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.client = self.make_client()
+        self.stopped = False
+
+    def make_client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=S3_REGION,
+            aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def new_bucket(self, prefix: str = "") -> Bucket:
+        """A fresh, empty bucket with a name never used before in this run."""
+        name = f"ringftp-{os.getpid()}-{next(_bucket_ids)}"
+        self.client.create_bucket(Bucket=name)
+        return Bucket(self.client, name, prefix.strip("/"), self.endpoint)
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._server.stop()
+
+
+@dataclass
+class Bucket:
+    """A bucket (and key prefix) on a Moto server, with helpers that take
+    paths as the FTP client sees them ("dir/a.txt", relative to the served
+    root) and turn them into keys (`prefix/dir/a.txt`)."""
+
+    client: object
+    name: str
+    prefix: str
+    endpoint: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.name}/{self.prefix}" if self.prefix else f"s3://{self.name}"
+
+    def key(self, path: str) -> str:
+        path = path.lstrip("/")
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def with_endpoint(self, endpoint: str) -> Bucket:
+        """The same bucket as reached through another endpoint."""
+        return Bucket(self.client, self.name, self.prefix, endpoint)
+
+    def put(self, path: str, data: bytes = b"") -> None:
+        self.client.put_object(Bucket=self.name, Key=self.key(path), Body=data)
+
+    def put_many(self, items: dict[str, bytes]) -> None:
+        """Many objects fast. moto's HTTP front end takes ~5 ms a request in
+        this process (the GIL), so with the server in this process (always,
+        with `Moto`) the objects go straight into its backend, the store its
+        HTTP API serves; boto3 in threads otherwise."""
+        try:
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+            backend.get_bucket(self.name)
+        except Exception:  # noqa: BLE001 - any change in moto's internals: the slow path
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda kv: self.put(*kv), items.items()))
+            return
+        for path, data in items.items():
+            backend.put_object(self.name, self.key(path), data)
+
+    def get(self, path: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=self.key(path))["Body"].read()
+
+    def exists(self, path: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.name, Key=self.key(path))
+            return True
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def keys(self, under: str = "") -> list[str]:
+        """Every key beneath the prefix (and `under`), as paths relative to the root."""
+        start = self.key(under) if under else (self.prefix + "/" if self.prefix else "")
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=start):
+            out += [obj["Key"][cut:] for obj in page.get("Contents", [])]
+        return sorted(out)
+
+    def uploads(self) -> list[str]:
+        """Keys of multipart uploads started and neither completed nor aborted."""
+        resp = self.client.list_multipart_uploads(Bucket=self.name)
+        return [u["Key"] for u in resp.get("Uploads", [])]
+
+
+def populate_bucket(bucket: Bucket) -> None:
+    """The tree of `populate_root` as objects. `dir/` and `alice/` have a
+    directory marker (what MKD makes), `shared/` has none (a prefix only,
+    as tools that upload `a/b/c` leave it): both are directories."""
+    populate_root_items = {
+        "hello.txt": b"hello world\n",
+        "name with spaces.txt": b"spaces in the name\n",
+        "Grüße ünïcødé.txt": "utf-8 name: Grüße\n".encode(),
+        "lines.txt": b"one\ntwo\nthree\n",
+        "big.bin": os.urandom(2 * 1024 * 1024),
+        "dir/": b"",
+        "dir/inner.txt": b"inner\n",
+        "alice/": b"",
+        "alice/mine.txt": b"carol's home file\n",
+        "shared/secret.txt": b"not for carol\n",
+    }
+    for path, data in populate_root_items.items():
+        bucket.put(path, data)
