@@ -31,6 +31,16 @@
 //! log_format = "json"          # text (default) or json, on stderr (the journal)
 //! xferlog = "/var/log/ringftpd/xferlog"  # also append an xferlog(5) record per transfer
 //! proxy_protocol = ["127.0.0.1", "10.0.0.0/8"]  # balancers whose PROXY header is required
+//!
+//! # root = "s3://bucket/some/prefix" serves an S3 bucket instead of a directory:
+//! [s3]
+//! endpoint = "http://127.0.0.1:9000"  # absent: AWS
+//! region = "us-east-1"
+//! path_style = true            # default: true when an endpoint is given
+//! part_size = "8M"             # multipart part size, at least 5M
+//! timeout = 30                 # seconds, per S3 request (and per body chunk)
+//! access_key_id = "AKIA..."    # else AWS_ACCESS_KEY_ID etc. from the environment
+//! secret_access_key_file = "/etc/ringftpd/s3-secret"  # mode 0600; never the secret itself
 //! ```
 //!
 //! Unknown keys are an error, so a typo never goes unnoticed.
@@ -52,8 +62,10 @@ use crate::tls::{TlsConfig, TlsError, TlsMode};
 pub struct Config {
     /// Control-connection listen addresses.
     pub listen: Vec<SocketAddr>,
-    /// The served directory.
+    /// The served directory (unused when `s3` is set).
     pub root: PathBuf,
+    /// `root = "s3://bucket/prefix"`: the bucket served instead of a directory.
+    pub s3: Option<S3Settings>,
     pub users_file: PathBuf,
     /// `None`: the kernel picks ephemeral ports for passive listeners.
     pub passive_ports: Option<RangeInclusive<u16>>,
@@ -97,6 +109,117 @@ pub struct Config {
     pub proxy_protocol: Vec<IpNet>,
 }
 
+/// Where and how to reach the S3 bucket of an `s3://` root.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Key prefix: "" or "a/b" (no leading or trailing slash).
+    pub prefix: String,
+    /// `None`: AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Path-style URLs (`endpoint/bucket/key`) instead of virtual-hosted ones.
+    pub path_style: bool,
+    /// Multipart part size in bytes (5 MiB to 5 GiB).
+    pub part_size: usize,
+    /// Each S3 request (and each wait for a body chunk) may take this long.
+    pub timeout: Duration,
+    pub access_key_id: Option<String>,
+    /// A file holding the secret key (mode 0600); the secret is never in the TOML.
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    /// Names, never secrets (the secret lives only in its file).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("url", &self.url())
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("part_size", &self.part_size)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Settings {
+    /// `s3://bucket/prefix`, as configured.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+const MIN_PART: u64 = 5 << 20;
+const MAX_PART: u64 = 5 << 30;
+
+/// `s3://bucket` or `s3://bucket/some/prefix` (`None`: not an S3 root).
+pub fn parse_s3_root(root: &str) -> Option<Result<(String, String), String>> {
+    let rest = root.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid_bucket {
+        return Some(Err(format!(
+            "'{bucket}' is not an S3 bucket name (3-63 of a-z 0-9 . -)"
+        )));
+    }
+    let parts: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+    if parts
+        .iter()
+        .any(|p| *p == "." || *p == ".." || p.contains('\0'))
+    {
+        return Some(Err(format!("'{prefix}': no . or .. in the key prefix")));
+    }
+    Some(Ok((bucket.to_string(), parts.join("/"))))
+}
+
+/// A size such as `8M`, `16MiB`, `5242880` (also the parser of `part_size`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = t.get(digits.len()..).unwrap_or("");
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size such as 8M"))?;
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (K, M or G)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// The `[s3]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileS3 {
+    endpoint: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    part_size: Option<Size>,
+    timeout: Option<u64>,
+    access_key_id: Option<String>,
+    secret_access_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Int(u64),
+    Text(String),
+}
+
 /// The `serve` flags (also the flags of a bare `ringftpd`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
@@ -106,9 +229,15 @@ pub struct ServeArgs {
     /// Listen on ADDR:PORT; repeat for several [default: 0.0.0.0:21 as root, else 0.0.0.0:2121]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Vec<SocketAddr>,
-    /// Serve this directory [default: /srv/ftp as root, else the current directory]
+    /// Serve this directory, or an S3 bucket: s3://BUCKET[/PREFIX] [default: /srv/ftp as root, else the current directory]
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// S3 endpoint URL (MinIO, Ceph, a loopback test server) [default: AWS]
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [default: us-east-1]
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
     /// The users file [default: /etc/ringftpd/users.toml as root, else ~/.config/ringftpd/users.toml]
     #[arg(long, value_name = "FILE", env = "RINGFTPD_USERS")]
     pub users: Option<PathBuf>,
@@ -310,6 +439,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     xferlog: Option<PathBuf>,
     proxy_protocol: Option<Vec<String>>,
+    s3: Option<FileS3>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,6 +491,7 @@ impl Default for Config {
             } else {
                 std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
             },
+            s3: None,
             users_file: default_users_file(),
             passive_ports: None,
             passive_address: None,
@@ -397,6 +528,8 @@ impl Config {
         let mut c = Config::default();
         let mut root_given = false;
         let (mut tls_cert, mut tls_key) = (None, None);
+        let mut s3_root: Option<String> = None;
+        let mut s3_file: Option<FileS3> = None;
         if let Some(path) = &args.config {
             let f = FileConfig::load(path)?;
             let base = path.parent().unwrap_or(Path::new("."));
@@ -407,10 +540,21 @@ impl Config {
                     Listen::Many(v) => v,
                 };
             }
-            if let Some(r) = f.root {
-                c.root = rel(r);
-                root_given = true;
+            match f.root {
+                Some(r) if r.to_string_lossy().starts_with("s3://") => {
+                    s3_root = Some(r.to_string_lossy().into_owned());
+                    root_given = true;
+                }
+                Some(r) => {
+                    c.root = rel(r);
+                    root_given = true;
+                }
+                None => {}
             }
+            s3_file = f.s3.map(|mut s| {
+                s.secret_access_key_file = s.secret_access_key_file.take().map(rel);
+                s
+            });
             if let Some(u) = f.users {
                 c.users_file = rel(u);
             }
@@ -467,10 +611,24 @@ impl Config {
         if !args.listen.is_empty() {
             c.listen = args.listen.clone();
         }
-        if let Some(r) = &args.root {
-            c.root = r.clone();
-            root_given = true;
+        match &args.root {
+            Some(r) if r.to_string_lossy().starts_with("s3://") => {
+                s3_root = Some(r.to_string_lossy().into_owned());
+                root_given = true;
+            }
+            Some(r) => {
+                c.root = r.clone();
+                s3_root = None;
+                root_given = true;
+            }
+            None => {}
         }
+        c.s3 = s3_settings(
+            s3_root.as_deref(),
+            s3_file,
+            args.s3_endpoint.clone(),
+            args.s3_region.clone(),
+        )?;
         set(&mut c.users_file, args.users.clone());
         set(&mut c.log_format, args.log_format);
         set(&mut c.xferlog, args.xferlog.clone().map(Some));
@@ -610,6 +768,10 @@ impl Config {
         if self.umask > 0o777 {
             return Err(invalid("umask", format!("{:o} is above 777", self.umask)));
         }
+        if self.s3.is_some() {
+            // The bucket is checked when the server starts (storage::s3).
+            return Ok(());
+        }
         let root_err = |message: String| ConfigError::Root {
             path: self.root.clone(),
             message,
@@ -633,6 +795,73 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The S3 settings from an `s3://` root, the `[s3]` table and the flags;
+/// `[s3]` settings or `--s3-*` flags without an S3 root are an error.
+fn s3_settings(
+    root: Option<&str>,
+    file: Option<FileS3>,
+    endpoint_flag: Option<String>,
+    region_flag: Option<String>,
+) -> Result<Option<S3Settings>, ConfigError> {
+    let Some(root) = root else {
+        if file.is_some() || endpoint_flag.is_some() || region_flag.is_some() {
+            return Err(invalid(
+                "s3",
+                "S3 settings need root = \"s3://BUCKET[/PREFIX]\" (--root s3://...)",
+            ));
+        }
+        return Ok(None);
+    };
+    let (bucket, prefix) = match parse_s3_root(root) {
+        Some(r) => r.map_err(|m| invalid("root", m))?,
+        None => return Ok(None),
+    };
+    let f = file.unwrap_or_default();
+    let endpoint = endpoint_flag.or(f.endpoint);
+    if let Some(ep) = &endpoint {
+        if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+            return Err(invalid(
+                "s3.endpoint",
+                format!("'{ep}' is not an http:// or https:// URL"),
+            ));
+        }
+    }
+    let part_size = match f.part_size {
+        None => 8 << 20,
+        Some(Size::Int(n)) => n,
+        Some(Size::Text(t)) => parse_size(&t).map_err(|m| invalid("s3.part_size", m))?,
+    };
+    if !(MIN_PART..=MAX_PART).contains(&part_size) {
+        return Err(invalid(
+            "s3.part_size",
+            format!("{part_size} bytes: S3 parts are 5M to 5G"),
+        ));
+    }
+    let timeout = Duration::from_secs(f.timeout.unwrap_or(30));
+    if timeout.is_zero() {
+        return Err(invalid("s3.timeout", "must be more than 0 seconds"));
+    }
+    if f.secret_access_key_file.is_some() != f.access_key_id.is_some() {
+        return Err(invalid(
+            "s3.access_key_id",
+            "access_key_id and secret_access_key_file go together",
+        ));
+    }
+    Ok(Some(S3Settings {
+        bucket,
+        prefix,
+        path_style: f.path_style.unwrap_or(endpoint.is_some()),
+        endpoint,
+        region: region_flag
+            .or(f.region)
+            .unwrap_or_else(|| "us-east-1".to_string()),
+        part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
+        timeout,
+        access_key_id: f.access_key_id,
+        secret_access_key_file: f.secret_access_key_file,
+    }))
 }
 
 impl Config {
@@ -1020,5 +1249,95 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         );
         assert_eq!(parse_trusted("fd00::/8").unwrap().to_string(), "fd00::/8");
         assert!(parse_trusted("localhost").is_err());
+    }
+    #[test]
+    fn s3_roots_and_settings() {
+        let d = Dirs::new();
+        // From the file: the s3:// root is not made relative to the file's directory.
+        let cfg = d.config(
+            "root = \"s3://my-bucket/some//prefix/\"\n[s3]\nendpoint = \"http://127.0.0.1:9000\"\n\
+             part_size = \"16M\"\ntimeout = 7\naccess_key_id = \"AKIA1\"\n\
+             secret_access_key_file = \"secret\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(cfg),
+            ..ServeArgs::default()
+        };
+        let c = Config::from_args(&args).unwrap();
+        let s3 = c.s3.clone().unwrap();
+        assert_eq!(s3.url(), "s3://my-bucket/some/prefix");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s3.path_style, "path style by default with an endpoint");
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.part_size, 16 << 20);
+        assert_eq!(s3.timeout, Duration::from_secs(7));
+        assert_eq!(s3.secret_access_key_file, Some(d.path("secret")));
+        assert!(!format!("{s3:?}").contains("AKIA1"));
+        // Flags: --root s3://, --s3-endpoint, --s3-region; AWS needs no endpoint.
+        let args = ServeArgs {
+            root: Some(PathBuf::from("s3://bucket")),
+            s3_region: Some("eu-west-1".to_string()),
+            ..ServeArgs::default()
+        };
+        let s3 = Config::from_args(&args).unwrap().s3.unwrap();
+        assert_eq!((s3.prefix.as_str(), s3.region.as_str()), ("", "eu-west-1"));
+        assert!(!s3.path_style && s3.endpoint.is_none());
+        assert_eq!(s3.part_size, 8 << 20);
+        // A local --root flag wins over the file's s3:// root.
+        let cfg = d.config("root = \"s3://bucket\"\n");
+        let args = ServeArgs {
+            config: Some(cfg),
+            root: Some(d.path("from_flag")),
+            ..ServeArgs::default()
+        };
+        assert!(Config::from_args(&args).unwrap().s3.is_none());
+        // Errors, each naming its key.
+        for (text, key) in [
+            ("root = \"s3://B\"\n", "root"),
+            ("root = \"s3://bucket/a/../b\"\n", "root"),
+            (
+                "root = \"s3://bucket\"\n[s3]\npart_size = \"4M\"\n",
+                "s3.part_size",
+            ),
+            (
+                "root = \"s3://bucket\"\n[s3]\npart_size = \"8X\"\n",
+                "s3.part_size",
+            ),
+            (
+                "root = \"s3://bucket\"\n[s3]\nendpoint = \"ftp://x\"\n",
+                "s3.endpoint",
+            ),
+            ("root = \"s3://bucket\"\n[s3]\ntimeout = 0\n", "s3.timeout"),
+            (
+                "root = \"s3://bucket\"\n[s3]\naccess_key_id = \"A\"\n",
+                "s3.access_key_id",
+            ),
+        ] {
+            let args = ServeArgs {
+                config: Some(d.config(text)),
+                ..ServeArgs::default()
+            };
+            match Config::from_args(&args) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // [s3] without an S3 root is a mistake, not silently ignored.
+        let args = ServeArgs {
+            config: Some(d.config("[s3]\nregion = \"x\"\n")),
+            root: Some(d.path("from_flag")),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            Config::from_args(&args),
+            Err(ConfigError::Invalid { key: "s3", .. })
+        ));
+        let mut args = d.args();
+        args.s3_endpoint = Some("http://127.0.0.1:1".to_string());
+        assert!(Config::from_args(&args).is_err());
+        assert_eq!(parse_size("5242880"), Ok(5 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("M").is_err());
     }
 }

@@ -50,6 +50,13 @@ pub enum FsError {
     ReadOnlyUser,
     #[error("invalid file name")]
     InvalidName,
+    /// Not produced by the jail: object storage cannot do this (the text says what).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// Not produced by the jail: the object store failed (5xx, timeout,
+    /// connection refused); the cause is logged, the client gets 451.
+    #[error("storage error: {0}")]
+    Storage(String),
     #[error("{0}")]
     Other(io::Error),
 }
@@ -89,6 +96,8 @@ impl FsError {
             FsError::NotEmpty => "Directory not empty",
             FsError::NoSpace => "No space left on device",
             FsError::InvalidName => "Invalid file name",
+            FsError::Unsupported(text) => text,
+            FsError::Storage(_) => "Requested action aborted: storage error",
             FsError::Other(e) => other_message(e),
         }
     }

@@ -12,6 +12,7 @@ use ringftpd::data::{self, PortAllocator};
 use ringftpd::jail::Jail;
 use ringftpd::log;
 use ringftpd::server::{self, Shared};
+use ringftpd::storage::s3::S3Store;
 use ringftpd::storage::Storage;
 use ringftpd::tls::TlsConfig;
 use ringftpd::uring;
@@ -71,9 +72,25 @@ fn serve(args: &ServeArgs) -> ExitCode {
             "no users yet: add one with `ringftpd user add NAME`, then reload (SIGHUP)"
         );
     }
-    let root = match Jail::open(&config.root) {
-        Ok(j) => Storage::Local(j),
-        Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),
+    // Before any thread starts (the S3 runtime's, the xferlog writer, the
+    // sweep): none of them may take SIGTERM's default action.
+    if let Err(e) = block_signals() {
+        return fail(format!("cannot set up signal handling: {e}"));
+    }
+    let root = match &config.s3 {
+        // The bucket must answer now, as a local root must exist.
+        Some(s3) => match S3Store::connect(s3) {
+            Ok(store) => {
+                let at = s3.endpoint.as_deref().unwrap_or("AWS");
+                tracing::info!("storage: {} at {at}", s3.url());
+                Storage::S3(store)
+            }
+            Err(e) => return fail(format!("cannot use root {}: {e}", s3.url())),
+        },
+        None => match Jail::open(&config.root) {
+            Ok(j) => Storage::Local(j),
+            Err(e) => return fail(format!("cannot open root {}: {e}", config.root.display())),
+        },
     };
     raise_nofile_limit();
     tune_malloc();
@@ -93,8 +110,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
             }
         }
     }
+    let shown_root = match &config.s3 {
+        Some(s3) => s3.url(),
+        None => config.root.display().to_string(),
+    };
     tracing::info!(
-        root = %config.root.display(),
+        root = %shown_root,
         workers = config.workers,
         max_clients = config.max_clients,
         tls = ?config.tls_mode,
@@ -111,9 +132,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let ports = PortAllocator::new(range, config.passive_per_ip());
     let bans = Bans::new(config.ban_after, config.ban_window, config.ban_time);
     let users_file = config.users_file.clone();
-    if let Err(e) = block_signals() {
-        return fail(format!("cannot set up signal handling: {e}"));
-    }
     // After block_signals: the writer thread must not take SIGTERM.
     let xferlog = match &config.xferlog {
         Some(path) => match log::Xferlog::open(path) {
@@ -140,8 +158,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         accept_pause: Default::default(),
     });
     // After block_signals: the sweep's thread must not take SIGTERM's default action.
-    let Storage::Local(jail) = &shared.root;
-    sweep_stale_uploads(jail);
+    if let Storage::Local(jail) = &shared.root {
+        sweep_stale_uploads(jail);
+    }
     let mut handles = Vec::new();
     for (id, ls) in listeners.into_iter().enumerate() {
         let shared = Arc::clone(&shared);

@@ -120,6 +120,8 @@ impl Ctx<'_> {
 pub fn fs_reply(shown: &str, e: &FsError) -> Reply {
     match e {
         FsError::NoSpace => Reply::new(452, format!("{shown}: {}", e.message())),
+        // The object store failed, not the request: worth a retry (RFC 959 451).
+        FsError::Storage(_) => Reply::new(451, "Requested action aborted: storage error."),
         _ => Reply::new(550, format!("{shown}: {}", e.message())),
     }
 }
@@ -178,7 +180,12 @@ pub async fn dispatch(s: &mut Session, cmd: Command) {
         Command::Syst => syst::run(),
         Command::Feat => {
             let epsv = epsv::reachable(s.via, s.local, s.shared.config.passive_address);
-            feat::run(&s.facts, s.shared.config.tls.is_some(), epsv)
+            feat::run(
+                &s.facts,
+                s.shared.config.tls.is_some(),
+                epsv,
+                s.shared.root.is_object_store(),
+            )
         }
         Command::Help(topic) => help::run(topic),
         Command::Opts(arg) => opts::run(&mut s.facts, arg),

@@ -1,8 +1,10 @@
 //! RETR (RFC 959 4.1.3): send a file. After REST n (RFC 3659 5) it starts at
 //! byte n. TYPE I is spliced from the file to the socket inside the kernel;
 //! TYPE A converts LF to CRLF. Over TLS (PROT P) the file goes through a
-//! buffer to be encrypted.
+//! buffer to be encrypted. On object storage the file is a GET (ranged,
+//! `bytes=n-`, after REST n) streamed through a buffer.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -11,8 +13,15 @@ use ringftp_proto::path;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
+use crate::data::DataConn;
 use crate::storage::Storage;
 use crate::{log, transfer};
+
+/// What is sent: a local file, or an object about to be fetched.
+enum Source {
+    File(std::fs::File),
+    Object(crate::storage::s3::S3Store, crate::storage::s3::Object),
+}
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     let abs = match ctx.resolve(arg) {
@@ -23,26 +32,31 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         }
     };
     let r = rel(&abs);
-    let Storage::Local(jail) = &ctx.login.storage;
-    let opened = match jail.open_read_cached(&r) {
-        Some(done) => done,
-        None => fs(jail, move |j| j.open_read(&r)).await,
+    let opened = match &ctx.login.storage {
+        Storage::Local(jail) => {
+            let opened = match jail.open_read_cached(&r) {
+                Some(done) => done,
+                None => fs(jail, move |j| j.open_read(&r)).await,
+            };
+            opened.map(|(file, meta)| (Source::File(file), meta.size))
+        }
+        Storage::S3(store) => store.open_read(&r).await.map(|obj| {
+            let size = obj.size();
+            (Source::Object(store.clone(), obj), size)
+        }),
     };
-    let (file, meta) = match opened {
+    let (source, size) = match opened {
         Ok(v) => v,
         Err(e) => {
             xfer::discard(ctx);
             return fs_reply(arg, &e);
         }
     };
-    if rest > meta.size {
+    if rest > size {
         xfer::discard(ctx);
         return Reply::new(
             554,
-            format!(
-                "Restart offset {rest} is beyond the file size {}.",
-                meta.size
-            ),
+            format!("Restart offset {rest} is beyond the file size {size}."),
         );
     }
     let mut conn = match xfer::open(ctx).await {
@@ -54,12 +68,11 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     let opening = format!(
         "Opening {} mode data connection for {name} ({} bytes).",
         if ascii { "ASCII" } else { "BINARY" },
-        meta.size - rest
+        size - rest
     );
     if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
-    let stall = ctx.shared.config.data_timeout;
     let record = log::Transfer {
         user: ctx.login.user.clone(),
         peer: ctx.peer,
@@ -68,14 +81,8 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         ascii,
         started: Instant::now(),
     };
-    let file = Rc::new(file);
-    let abort = conn.abort_handle();
-    let outcome = xfer::watch(
-        ctx,
-        &abort,
-        transfer::send_file(&mut conn, file, rest, ascii, stall),
-    )
-    .await;
+    let sent = Cell::new(0);
+    let outcome = send(ctx, &mut conn, source, rest, ascii, &sent).await;
     match outcome {
         xfer::Outcome::Done(n) => {
             if let Err(e) = conn.finish().await {
@@ -87,14 +94,45 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
             Reply::new(226, "Transfer complete.")
         }
         xfer::Outcome::Failed(e) => {
-            // The bytes sent before a failure are not counted.
-            record.done(0, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
+            record.done(
+                sent.get(),
+                log::Outcome::Failed(&e),
+                ctx.shared.xferlog.as_ref(),
+            );
             conn.abort();
             xfer::failure_reply(&e)
         }
         xfer::Outcome::Aborted => {
-            record.done(0, log::Outcome::Aborted, ctx.shared.xferlog.as_ref());
+            record.done(
+                sent.get(),
+                log::Outcome::Aborted,
+                ctx.shared.xferlog.as_ref(),
+            );
             xfer::abort_replies(ctx).await
+        }
+    }
+}
+
+/// Moves the bytes while watching the control connection for ABOR.
+async fn send(
+    ctx: &mut Ctx<'_>,
+    conn: &mut DataConn,
+    source: Source,
+    rest: u64,
+    ascii: bool,
+    sent: &Cell<u64>,
+) -> xfer::Outcome<u64> {
+    let stall = ctx.shared.config.data_timeout;
+    let abort = conn.abort_handle();
+    match source {
+        Source::File(file) => {
+            let moving = transfer::send_file(conn, Rc::new(file), rest, ascii, stall, sent);
+            xfer::watch(ctx, &abort, moving).await
+        }
+        Source::Object(store, obj) => {
+            let mut download = store.download(&obj, rest);
+            let moving = transfer::send_download(conn, &mut download, ascii, stall, sent);
+            xfer::watch(ctx, &abort, moving).await
         }
     }
 }

@@ -197,5 +197,7 @@ pub fn failure_reply(e: &TransferError) -> Reply {
         TransferError::Local(err) => {
             Reply::new(451, format!("Local error; transfer aborted: {err}."))
         }
+        // Whatever the store said mid-transfer (the cause is logged).
+        TransferError::Storage(_) => Reply::new(451, "Requested action aborted: storage error."),
     }
 }

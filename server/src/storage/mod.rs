@@ -8,6 +8,8 @@
 //! rather than a trait object: the ring's futures are `!Send`, and a
 //! `match` costs nothing on the local path.
 
+pub mod s3;
+
 use std::future::Future;
 
 use ringftp_proto::listing::FileInfo;
@@ -19,6 +21,7 @@ pub use crate::jail::{FsError, Jail, Metadata, UploadMode};
 #[derive(Clone)]
 pub enum Storage {
     Local(Jail),
+    S3(s3::S3Store),
 }
 
 /// Runs a blocking jail operation on the blocking pool, so a slow disk or a
@@ -35,86 +38,146 @@ where
     }
 }
 
-impl Storage {
-    /// Runs `f` on the local jail with `rel` (owned), on the blocking pool.
-    fn local<T, F>(&self, rel: &str, f: F) -> impl Future<Output = Result<T, FsError>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Jail, &str) -> Result<T, FsError> + Send + 'static,
-    {
-        let rel = rel.to_string();
-        let Storage::Local(jail) = self;
-        let jail = jail.clone();
-        async move { fs(&jail, move |j| f(j, &rel)).await }
-    }
+/// Runs `f` on the local jail with `rel` (owned), on the blocking pool.
+fn local<T, F>(jail: &Jail, rel: &str, f: F) -> impl Future<Output = Result<T, FsError>>
+where
+    T: Send + 'static,
+    F: FnOnce(&Jail, &str) -> Result<T, FsError> + Send + 'static,
+{
+    let rel = rel.to_string();
+    let jail = jail.clone();
+    async move { fs(&jail, move |j| f(j, &rel)).await }
+}
 
+/// What object storage cannot do, in the words of the reply.
+const NO_MODE: &str = "File modes are not supported on object storage";
+const NO_SYMLINK: &str = "Symbolic links are not supported on object storage";
+const NO_MTIME: &str = "Setting modification times is not supported on object storage";
+const NO_SPACE_FIGURES: &str = "Free space is not known on object storage";
+
+impl Storage {
     /// The storage rooted at the directory `rel` beneath this one (a user's home).
     pub async fn sub(&self, rel: &str) -> Result<Storage, FsError> {
-        self.local(rel, |j, r| j.sub(r)).await.map(Storage::Local)
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.sub(r)).await.map(Storage::Local),
+            Storage::S3(s) => s.sub(rel).await.map(Storage::S3),
+        }
+    }
+
+    /// Whether this is object storage (FEAT leaves out what it cannot do).
+    pub fn is_object_store(&self) -> bool {
+        matches!(self, Storage::S3(_))
     }
 
     /// Size, time and kind of `rel` (symlinks followed beneath the root).
     pub async fn metadata(&self, rel: &str) -> Result<Metadata, FsError> {
-        self.local(rel, |j, r| j.metadata(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.metadata(r)).await,
+            Storage::S3(s) => s.metadata(rel).await,
+        }
     }
 
     /// Facts about one entry, named by its last component.
     pub async fn stat(&self, rel: &str) -> Result<FileInfo, FsError> {
-        self.local(rel, |j, r| j.stat(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.stat(r)).await,
+            Storage::S3(s) => s.stat(rel).await,
+        }
     }
 
     /// A directory's entries sorted by name, or the one file `rel` names.
     pub async fn list(&self, rel: &str, include_hidden: bool) -> Result<Vec<FileInfo>, FsError> {
-        self.local(rel, move |j, r| j.list(r, include_hidden)).await
+        match self {
+            Storage::Local(j) => local(j, rel, move |j, r| j.list(r, include_hidden)).await,
+            Storage::S3(s) => s.list(rel, include_hidden).await,
+        }
     }
 
     /// Checks that `rel` is a directory the user may enter (CWD).
     pub async fn open_dir(&self, rel: &str) -> Result<(), FsError> {
-        self.local(rel, |j, r| j.open_dir(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.open_dir(r)).await,
+            Storage::S3(s) => s.open_dir(rel).await,
+        }
     }
 
     pub async fn mkdir(&self, rel: &str) -> Result<(), FsError> {
-        self.local(rel, |j, r| j.mkdir(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.mkdir(r)).await,
+            Storage::S3(s) => s.mkdir(rel).await,
+        }
     }
 
     pub async fn rmdir(&self, rel: &str) -> Result<(), FsError> {
-        self.local(rel, |j, r| j.rmdir(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.rmdir(r)).await,
+            Storage::S3(s) => s.rmdir(rel).await,
+        }
     }
 
     pub async fn remove_file(&self, rel: &str) -> Result<(), FsError> {
-        self.local(rel, |j, r| j.remove_file(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.remove_file(r)).await,
+            Storage::S3(s) => s.remove_file(rel).await,
+        }
     }
 
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), FsError> {
-        let from = from.to_string();
-        self.local(to, move |j, r| j.rename(&from, r)).await
+        match self {
+            Storage::Local(j) => {
+                let from = from.to_string();
+                local(j, to, move |j, r| j.rename(&from, r)).await
+            }
+            Storage::S3(s) => s.rename(from, to).await,
+        }
     }
 
     pub async fn chmod(&self, rel: &str, mode: u32) -> Result<(), FsError> {
-        self.local(rel, move |j, r| j.chmod(r, mode)).await
+        match self {
+            Storage::Local(j) => local(j, rel, move |j, r| j.chmod(r, mode)).await,
+            Storage::S3(_) => Err(FsError::Unsupported(NO_MODE)),
+        }
     }
 
     pub async fn symlink(&self, target: &str, link: &str) -> Result<(), FsError> {
-        let target = target.to_string();
-        self.local(link, move |j, r| j.symlink(&target, r)).await
+        match self {
+            Storage::Local(j) => {
+                let target = target.to_string();
+                local(j, link, move |j, r| j.symlink(&target, r)).await
+            }
+            Storage::S3(_) => Err(FsError::Unsupported(NO_SYMLINK)),
+        }
     }
 
     pub async fn set_mtime(&self, rel: &str, mtime: i64) -> Result<(), FsError> {
-        self.local(rel, move |j, r| j.set_mtime(r, mtime)).await
+        match self {
+            Storage::Local(j) => local(j, rel, move |j, r| j.set_mtime(r, mtime)).await,
+            Storage::S3(_) => Err(FsError::Unsupported(NO_MTIME)),
+        }
     }
 
     pub async fn available(&self, rel: &str) -> Result<u64, FsError> {
-        self.local(rel, |j, r| j.available(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.available(r)).await,
+            Storage::S3(_) => Err(FsError::Unsupported(NO_SPACE_FIGURES)),
+        }
     }
 
     pub async fn statvfs(&self, rel: &str) -> Result<FsStats, FsError> {
-        self.local(rel, |j, r| j.statvfs(r)).await
+        match self {
+            Storage::Local(j) => local(j, rel, |j, r| j.statvfs(r)).await,
+            Storage::S3(_) => Err(FsError::Unsupported(NO_SPACE_FIGURES)),
+        }
     }
 
     /// A name in `dir_rel` based on `hint` that does not exist yet (STOU).
     pub async fn unique_name(&self, dir_rel: &str, hint: &str) -> Result<String, FsError> {
-        let hint = hint.to_string();
-        self.local(dir_rel, move |j, r| j.unique_name(r, &hint))
-            .await
+        match self {
+            Storage::Local(j) => {
+                let hint = hint.to_string();
+                local(j, dir_rel, move |j, r| j.unique_name(r, &hint)).await
+            }
+            Storage::S3(s) => s.unique_name(dir_rel, hint).await,
+        }
     }
 }
