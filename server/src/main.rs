@@ -85,7 +85,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 tracing::info!("storage: {} at {at}", s3.url());
                 Storage::S3(store)
             }
-            Err(e) => return fail(format!("cannot use root {}: {e}", s3.url())),
+            Err(e) => {
+                let at = s3.endpoint.as_deref().unwrap_or("AWS");
+                return fail(format!("cannot use root {} at {at}: {e}", s3.url()));
+            }
         },
         None => match Jail::open(&config.root) {
             Ok(j) => Storage::Local(j),

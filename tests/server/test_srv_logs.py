@@ -153,3 +153,39 @@ def test_xferlog_records_parse(make_server, tmp_path):
     )
     up = by_name["/up_load.bin"]  # spaces become "_"
     assert (up[7], up[11], up[17]) == ("1000", "i", "c")
+
+
+@pytest.mark.parametrize("mode", ["I", "A"])
+def test_an_aborted_download_logs_the_bytes_sent(make_server, mode):
+    """A RETR cut by ABOR logs how far it got (more than nothing, less than
+    the file), in TYPE I (splice) and TYPE A (buffered) alike."""
+    srv = make_server(config={"login_fail_delay": 0}, extra_args=["--log-format", "json"])
+    size = 64 * 1024 * 1024
+    (srv.root / "huge.bin").write_bytes(b"\n" * size if mode == "A" else b"\0" * size)
+    ftp = srv.ftp("alice")
+    ftp.sendcmd(f"TYPE {mode}")
+    conn = ftp.transfercmd("RETR huge.bin")
+    got = 0
+    while got < 1024 * 1024:
+        chunk = conn.recv(65536)
+        assert chunk
+        got += len(chunk)
+    # Stop reading: the transfer is surely still running when ABOR arrives.
+    ftp.putcmd("ABOR")
+    resp = ftp.getmultiline()
+    if resp.startswith("426"):
+        resp = ftp.getmultiline()
+    assert resp.startswith("226"), resp
+    conn.close()
+    ftp.quit()
+
+    def aborted():
+        return [
+            e
+            for e in json_lines(srv)
+            if e.get("message") == "transfer" and e.get("path") == "/huge.bin"
+        ]
+
+    (line,) = wait_for(aborted, "the aborted transfer's line")
+    assert line["result"] == "aborted"
+    assert 0 < line["bytes"] < size, line
