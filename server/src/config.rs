@@ -35,8 +35,8 @@
 //! # root = "s3://bucket/some/prefix" serves an S3 bucket instead of a directory:
 //! [s3]
 //! endpoint = "http://127.0.0.1:9000"  # absent: AWS
-//! region = "us-east-1"
-//! path_style = true            # default: true when an endpoint is given
+//! region = "us-east-1"        # default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
+//! path_style = true            # default: true when an endpoint is given (also by AWS_ENDPOINT_URL)
 //! part_size = "8M"             # multipart part size, at least 5M
 //! timeout = 30                 # seconds, per S3 request (and per body chunk)
 //! access_key_id = "AKIA..."    # else AWS_ACCESS_KEY_ID etc. from the environment
@@ -117,9 +117,11 @@ pub struct S3Settings {
     pub prefix: String,
     /// `None`: AWS.
     pub endpoint: Option<String>,
-    pub region: String,
+    /// `None`: the AWS environment's (`AWS_REGION`, `AWS_DEFAULT_REGION`), else us-east-1.
+    pub region: Option<String>,
     /// Path-style URLs (`endpoint/bucket/key`) instead of virtual-hosted ones.
-    pub path_style: bool,
+    /// `None`: path style when an endpoint is set (here or by `AWS_ENDPOINT_URL`).
+    pub path_style: Option<bool>,
     /// Multipart part size in bytes (5 MiB to 5 GiB).
     pub part_size: usize,
     /// Each S3 request (and each wait for a body chunk) may take this long.
@@ -852,11 +854,9 @@ fn s3_settings(
     Ok(Some(S3Settings {
         bucket,
         prefix,
-        path_style: f.path_style.unwrap_or(endpoint.is_some()),
+        path_style: f.path_style,
         endpoint,
-        region: region_flag
-            .or(f.region)
-            .unwrap_or_else(|| "us-east-1".to_string()),
+        region: region_flag.or(f.region),
         part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
         timeout,
         access_key_id: f.access_key_id,
@@ -1267,8 +1267,7 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
         let s3 = c.s3.clone().unwrap();
         assert_eq!(s3.url(), "s3://my-bucket/some/prefix");
         assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        assert!(s3.path_style, "path style by default with an endpoint");
-        assert_eq!(s3.region, "us-east-1");
+        assert_eq!((s3.path_style, s3.region.as_deref()), (None, None));
         assert_eq!(s3.part_size, 16 << 20);
         assert_eq!(s3.timeout, Duration::from_secs(7));
         assert_eq!(s3.secret_access_key_file, Some(d.path("secret")));
@@ -1280,8 +1279,11 @@ proxy_protocol = ["127.0.0.1", "10.0.0.0/8", "::1"]
             ..ServeArgs::default()
         };
         let s3 = Config::from_args(&args).unwrap().s3.unwrap();
-        assert_eq!((s3.prefix.as_str(), s3.region.as_str()), ("", "eu-west-1"));
-        assert!(!s3.path_style && s3.endpoint.is_none());
+        assert_eq!(
+            (s3.prefix.as_str(), s3.region.as_deref()),
+            ("", Some("eu-west-1"))
+        );
+        assert!(s3.path_style.is_none() && s3.endpoint.is_none());
         assert_eq!(s3.part_size, 8 << 20);
         // A local --root flag wins over the file's s3:// root.
         let cfg = d.config("root = \"s3://bucket\"\n");

@@ -81,14 +81,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
         // The bucket must answer now, as a local root must exist.
         Some(s3) => match S3Store::connect(s3) {
             Ok(store) => {
-                let at = s3.endpoint.as_deref().unwrap_or("AWS");
-                tracing::info!("storage: {} at {at}", s3.url());
+                tracing::info!("storage: {} at {}", s3.url(), store.endpoint());
                 Storage::S3(store)
             }
-            Err(e) => {
-                let at = s3.endpoint.as_deref().unwrap_or("AWS");
-                return fail(format!("cannot use root {} at {at}: {e}", s3.url()));
-            }
+            // The message names the bucket and the endpoint.
+            Err(e) => return fail(format!("cannot use root {}: {e}", s3.url())),
         },
         None => match Jail::open(&config.root) {
             Ok(j) => Storage::Local(j),

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{
@@ -84,6 +84,8 @@ pub struct S3Store {
     inner: Arc<Inner>,
     /// "" or "a/b" (no leading or trailing slash).
     prefix: String,
+    /// Where requests go, for the log: the endpoint URL, or "AWS".
+    endpoint: String,
 }
 
 /// Maps an object_store error to the one the session replies with: 404 is a
@@ -222,17 +224,23 @@ impl S3Store {
             max_retries: 2,
             retry_timeout: cfg.timeout,
         };
+        // The standard AWS environment first (credentials, region, endpoint,
+        // roles), then what the config says.
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&cfg.bucket)
-            .with_region(&cfg.region)
             .with_client_options(options)
-            .with_retry(retry)
-            .with_virtual_hosted_style_request(!cfg.path_style);
-        if let Some(ep) = &cfg.endpoint {
-            b = b
-                .with_endpoint(ep)
-                .with_allow_http(ep.starts_with("http://"));
+            .with_retry(retry);
+        if let Some(region) = &cfg.region {
+            b = b.with_region(region);
         }
+        if let Some(ep) = &cfg.endpoint {
+            b = b.with_endpoint(ep);
+        }
+        let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+        if let Some(ep) = &endpoint {
+            b = b.with_allow_http(ep.starts_with("http://"));
+        }
+        b = b.with_virtual_hosted_style_request(!cfg.path_style.unwrap_or(endpoint.is_some()));
         if let Some(id) = &cfg.access_key_id {
             b = b.with_access_key_id(id);
         }
@@ -249,6 +257,7 @@ impl S3Store {
                 part_size: cfg.part_size,
             }),
             prefix: cfg.prefix.clone(),
+            endpoint: endpoint.unwrap_or_else(|| "AWS".to_string()),
         };
         let store = Arc::clone(&s.inner.store);
         let prefix = key(&s.prefix, ".").map_err(|e| e.to_string())?;
@@ -262,13 +271,22 @@ impl S3Store {
         // The timer is made inside the runtime (an async block), not here.
         match rt.block_on(async move { tokio::time::timeout(limit, probe).await }) {
             Ok(Ok(())) => Ok(s),
-            Ok(Err(e)) => Err(format!("bucket {} is not usable: {e}", cfg.bucket)),
+            Ok(Err(e)) => Err(format!(
+                "bucket {} at {} is not usable: {e}",
+                cfg.bucket, s.endpoint
+            )),
             Err(_) => Err(format!(
-                "bucket {} did not answer within {} s",
+                "bucket {} at {} did not answer within {} s",
                 cfg.bucket,
+                s.endpoint,
                 cfg.timeout.as_secs()
             )),
         }
+    }
+
+    /// The endpoint URL requests go to, or "AWS".
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// Runs `f` with the store on the S3 runtime, bounded by the timeout.
@@ -316,6 +334,7 @@ impl S3Store {
         Ok(S3Store {
             inner: Arc::clone(&self.inner),
             prefix,
+            endpoint: self.endpoint.clone(),
         })
     }
 
