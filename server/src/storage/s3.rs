@@ -784,8 +784,10 @@ enum Chunk {
 }
 
 /// An upload in progress: bytes go to the S3 task in order; only
-/// [`Upload::commit`] completes it, and [`Upload::abort`] (or a drop) aborts
-/// the multipart upload so nothing is left behind and the old object stays.
+/// [`Upload::commit`] completes it, and [`Upload::abort`] aborts the
+/// multipart upload so nothing is left behind and the old object stays. A
+/// plain drop aborts too: the task sees the channel close without a Commit
+/// and aborts on its own (bounded by the timeout), unwaited.
 pub struct Upload {
     tx: Option<mpsc::Sender<Chunk>>,
     task: Option<JoinHandle<Result<(), FsError>>>,
@@ -834,14 +836,6 @@ impl Upload {
             Ok(r) => r,
             Err(e) => Err(FsError::Storage(e.to_string())),
         }
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        // Without a Commit the task sees the channel close and aborts on its
-        // own (bounded by the timeout); nothing to wait for here.
-        self.tx = None;
     }
 }
 
