@@ -7,16 +7,18 @@
 //! memory, zeroed when dropped); [`Pool`] keeps them open between commands.
 //!
 //! - **Segments** (one big file, `get`/`put`): the file is cut into N
-//!   [`plan`]ned parts; part k is `REST off_k` + `RETR`/`STOR` on connection
-//!   k. The parts are started in increasing offset order, each after the
-//!   previous one's 150, which an upload needs: ringftpd truncates to `off_k`
+//!   [`plan`]ned parts; part k is `REST off_k` + `RETR`/`STOR` on the next
+//!   connection free. Part 0 starts on the first connection while the extra
+//!   ones log in; each takes the next part as soon as it is ready. The parts
+//!   are started in increasing offset order, each after the previous one's
+//!   150, which an upload needs: ringftpd truncates to `off_k`
 //!   at the start of `REST off_k` + `STOR` (docs/edge-cases.md, "uploads lose
 //!   nothing"), and started in this order that only cuts bytes nobody wrote
 //!   yet. A download part reads exactly its length, closes its data
 //!   connection and resynchronises with ABOR + NOOP (the server answers 426
 //!   for the cut transfer), as lftp's pget does. [`run_parts`] starts them
-//!   and moves the bytes (one thread per part, the calling thread starts
-//!   the parts and drives the progress meter).
+//!   and moves the bytes (one thread per connection; the calling thread
+//!   drives the progress meter).
 //! - **Jobs** (`get -r`, `put -r`, multi-file globs): [`run_jobs`] gives whole
 //!   files to K workers, one per connection, in order.
 //!
@@ -137,13 +139,7 @@ impl Pool {
     /// NOOP, then new ones opened at once. Fewer (even none) when the server
     /// refuses more; the transfer then uses what it got.
     pub fn take(&mut self, n: usize) -> Vec<Ftp> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let Some(mut f) = self.idle.pop() else { break };
-            if f.noop().is_ok() {
-                out.push(f);
-            }
-        }
+        let mut out = self.take_idle(n);
         let Some(conn) = self.connector.as_ref() else {
             return out;
         };
@@ -164,6 +160,23 @@ impl Pool {
         }
         tracing::debug!(extra = out.len(), "parallel connections");
         out
+    }
+
+    /// Up to `n` idle connections that still answer NOOP (none are opened).
+    pub fn take_idle(&mut self, n: usize) -> Vec<Ftp> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(mut f) = self.idle.pop() else { break };
+            if f.noop().is_ok() {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// What opens new extra connections (`None` with `--parallel 1`).
+    pub fn connector(&self) -> Option<&Connector> {
+        self.connector.as_ref()
     }
 
     /// Keep connections for the next command.
@@ -218,76 +231,147 @@ pub enum Direction {
 /// How a part is started on its connection at its offset.
 pub type Start<'a> = dyn Fn(&mut Ftp, u64) -> Result<Data, FtpError> + Sync + 'a;
 
-/// Move every part between its data connection and `file` at its offset,
-/// one thread each. Part 0 is already started on `conns[0]` (`first`: the
-/// caller opened the remote file before touching the local one); part k is
-/// started by `start` after part k-1's 1xx, and its bytes move at once,
-/// before part k+1 is started (vsftpd locks an upload's file, so its part 1
-/// only starts when part 0 is done: serial, but never stuck). The calling
-/// thread reports the bytes moved so far to `progress` and turns `interrupt`
-/// into a stop of every part; the first part that fails stops the others.
-/// Returns the outcome and how many bytes each part moved.
+/// The extra connections of a segmented transfer: `idle` ones from the pool,
+/// ready now, and `open` more that `connector` logs in, each on its own
+/// thread while the first parts already move (a login is ~20-100 ms of
+/// argon2id and round trips on a loaded 2-core machine; bench/README.md,
+/// "Put and get under contention").
+pub struct Extra<'a> {
+    pub idle: Vec<Ftp>,
+    pub connector: Option<&'a Connector>,
+    pub open: usize,
+}
+
+/// Move every part between its data connection and `file` at its offset.
+/// Part 0 is already started on `main` (`first`: the caller opened the
+/// remote file before touching the local one). Every connection (main, the
+/// idle extras at once, each new one as soon as it is logged in) then takes
+/// the next part not yet started, in offset order: the start of part k
+/// (`start`: REST + RETR/STOR up to its 1xx) is made under one lock, so it
+/// comes after part k-1's 1xx, and its bytes move at once, on that
+/// connection's thread (vsftpd locks an upload's file, so its part 1 only
+/// starts when part 0 is done: serial, but never stuck). A connection that
+/// is done takes the next part left, so a part whose connection could not
+/// be opened is still moved (by one that could, or by `main`). The calling
+/// thread reports the bytes moved so far to `progress` and turns
+/// `interrupt` into a stop of every part; the first part that fails stops
+/// the others. Returns the outcome, how many bytes each part moved and the
+/// extra connections (for the pool).
 #[allow(clippy::too_many_arguments)]
 pub fn run_parts(
-    conns: &mut [&mut Ftp],
+    main: &mut Ftp,
     first: Data,
+    extra: Extra<'_>,
     parts: &[(u64, u64)],
     start: &Start<'_>,
     dir: Direction,
     file: &File,
     interrupt: &AtomicBool,
     progress: &mut dyn FnMut(u64),
-) -> (Result<(), PartsError>, Vec<u64>) {
+) -> (Result<(), PartsError>, Vec<u64>, Vec<Ftp>) {
     let stop = AtomicBool::new(false);
     let counters: Vec<AtomicU64> = parts.iter().map(|_| AtomicU64::new(0)).collect();
     let last = parts.len().saturating_sub(1);
+    // The next part to start (part 0 is started), and why one could not be.
+    let next = Mutex::new(1usize);
+    let start_error: Mutex<Option<PartsError>> = Mutex::new(None);
     let (tx, rx) = mpsc::channel::<()>();
-    let mut first = Some(first);
-    let mut start_error = None;
-    let results: Vec<Result<(), FtpError>> = std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for (k, (conn, &(off, len))) in conns.iter_mut().zip(parts).enumerate() {
-            let data = match first.take() {
-                Some(d) => d,
-                None if stop.load(Ordering::SeqCst) || interrupt.load(Ordering::SeqCst) => {
-                    stop.store(true, Ordering::SeqCst);
-                    break;
-                }
-                None => match start(conn, off) {
-                    Ok(d) => d,
-                    Err(error) => {
-                        stop.store(true, Ordering::SeqCst);
-                        start_error = Some(PartsError::Start { part: k, error });
-                        break;
+    // One connection's loop: its current part, then the next ones left.
+    let work = |conn: &mut Ftp, mut current: Option<(usize, Data)>| -> Result<(), FtpError> {
+        loop {
+            let (k, data) = match current.take() {
+                Some(c) => c,
+                None => {
+                    let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                    if stop.load(Ordering::SeqCst) || interrupt.load(Ordering::SeqCst) {
+                        return Ok(());
                     }
-                },
-            };
-            let (stop, tx) = (&stop, tx.clone());
-            let Some(ctr) = counters.get(k) else { break };
-            handles.push(s.spawn(move || {
-                let mut add = |n: u64| {
-                    ctr.fetch_add(n, Ordering::Relaxed);
-                };
-                let r = pump_one(conn, data, file, off, len, dir, k == last, stop, &mut add);
-                if r.is_err() {
-                    stop.store(true, Ordering::SeqCst);
+                    let k = *n;
+                    let Some(&(off, _)) = parts.get(k) else {
+                        return Ok(());
+                    };
+                    match start(conn, off) {
+                        Ok(d) => {
+                            *n += 1;
+                            (k, d)
+                        }
+                        Err(error) => {
+                            stop.store(true, Ordering::SeqCst);
+                            *start_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(PartsError::Start { part: k, error });
+                            return Ok(());
+                        }
+                    }
                 }
-                let _ = tx.send(());
-                r
+            };
+            let (Some(&(off, len)), Some(ctr)) = (parts.get(k), counters.get(k)) else {
+                return Ok(());
+            };
+            let mut add = |n: u64| {
+                ctr.fetch_add(n, Ordering::Relaxed);
+            };
+            let r = pump_one(conn, data, file, off, len, dir, k == last, &stop, &mut add);
+            if r.is_err() {
+                stop.store(true, Ordering::SeqCst);
+                return r;
+            }
+        }
+    };
+    let Extra {
+        idle,
+        connector,
+        open,
+    } = extra;
+    let workers = 1 + idle.len() + if connector.is_some() { open } else { 0 };
+    let (results, conns): (Vec<Result<(), FtpError>>, Vec<Option<Ftp>>) = std::thread::scope(|s| {
+        let work = &work;
+        let mut handles = Vec::new();
+        let done = tx.clone();
+        handles.push(s.spawn(move || {
+            let r = work(main, Some((0, first)));
+            let _ = done.send(());
+            (r, None)
+        }));
+        for mut conn in idle {
+            let done = tx.clone();
+            handles.push(s.spawn(move || {
+                let r = work(&mut conn, None);
+                let _ = done.send(());
+                (r, Some(conn))
             }));
-            progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+        }
+        for _ in 0..open {
+            let Some(connector) = connector else { break };
+            let (done, stop) = (tx.clone(), &stop);
+            handles.push(s.spawn(move || {
+                let out = match connector.open() {
+                    Ok(mut conn) if !stop.load(Ordering::SeqCst) => {
+                        (work(&mut conn, None), Some(conn))
+                    }
+                    Ok(conn) => (Ok(()), Some(conn)),
+                    Err(e) => {
+                        tracing::info!(error = %e, "extra connection not opened");
+                        (Ok(()), None)
+                    }
+                };
+                let _ = done.send(());
+                out
+            }));
         }
         drop(tx);
-        wait_ticking(&rx, handles.len(), interrupt, &stop, || {
+        wait_ticking(&rx, workers, interrupt, &stop, || {
             progress(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
         });
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(FtpError::Interrupted)))
-            .collect()
+            .map(|h| h.join().unwrap_or((Err(FtpError::Interrupted), None)))
+            .unzip()
     });
+    let conns: Vec<Ftp> = conns.into_iter().flatten().collect();
+    tracing::debug!(extra = conns.len(), "parallel connections");
     let done: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let started = results.len();
+    let started = *next.lock().unwrap_or_else(|p| p.into_inner());
+    let start_error = start_error.into_inner().unwrap_or_else(|p| p.into_inner());
     progress(done.iter().sum());
     // The first real failure of a running part, not one that stopped
     // because of it; then a part refused at its start; then an interruption
@@ -299,10 +383,10 @@ pub fn run_parts(
     let outcome = match (real.and_then(|i| results.into_iter().nth(i)), start_error) {
         (Some(Err(e)), _) => Err(PartsError::Transfer(e)),
         (_, Some(e)) => Err(e),
-        _ if started < done.len() || any_err => Err(PartsError::Transfer(FtpError::Interrupted)),
+        _ if started < parts.len() || any_err => Err(PartsError::Transfer(FtpError::Interrupted)),
         _ => Ok(()),
     };
-    (outcome, done)
+    (outcome, done, conns)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -352,9 +352,15 @@ def test_fewer_connections_than_asked(fixture_trees):
         client = Client(ringftp_bin(), srv, fixture_trees)
         data = os.urandom(4 * MIB + 1)
         (fixture_trees.remote / "few.bin").write_bytes(data)
-        proc = batch(client, "get few.bin", args=SEG)
+        (fixture_trees.local / "few-up.bin").write_bytes(data[::-1])
+        # Four parts are planned, the extra connections log in while part 0
+        # moves, two of them are refused: their parts go over the other two.
+        proc = batch(client, "get few.bin", "put few-up.bin", args=SEG)
         assert proc.returncode == 0, proc.stderr
         assert (fixture_trees.local / "few.bin").read_bytes() == data
+        assert (fixture_trees.remote / "few-up.bin").read_bytes() == data[::-1]
+        assert temp_files(fixture_trees.remote) == []
+        assert logins(client) == 2
     finally:
         srv.stop()
         _running.remove(srv)

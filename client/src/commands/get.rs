@@ -317,36 +317,33 @@ fn download_segmented(
         return None;
     }
     let size = info.size;
-    let want = parallel::plan(size, ctx.streams(false)).len();
-    let mut extra = ctx.pool.take(want.saturating_sub(1));
-    if extra.is_empty() {
+    // The parts are planned for every connection asked for; the missing
+    // ones are logged in while part 0 already moves (parallel::run_parts),
+    // and a part whose connection cannot be opened goes over another one.
+    let parts = parallel::plan(size, ctx.streams(false));
+    let idle = ctx.pool.take_idle(parts.len().saturating_sub(1));
+    let open = parts.len().saturating_sub(1 + idle.len());
+    if idle.is_empty() && (open == 0 || ctx.pool.connector().is_none()) {
         return None;
     }
-    let parts = parallel::plan(size, extra.len() + 1);
-    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
-        .chain(extra.iter_mut())
-        .collect();
     // Part 0 first: a refused RETR leaves no empty local file (as one stream).
-    let first = match conns.first_mut().map(|c| c.begin_retr(remote, 0)) {
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            drop(conns);
-            ctx.pool.put_back(extra);
+    let first = match ctx.ftp.begin_retr(remote, 0) {
+        Ok(d) => d,
+        Err(e) => {
+            ctx.pool.put_back(idle);
             return Some(Err(ctx.fail(e, |s| messages::remote_open(remote, s))));
         }
-        None => return None,
     };
     let file = match open_trunc(local, mode) {
         Ok(f) => f,
         Err(e) => {
             error(&messages::open_local(local, &strerror(&e)));
             drop(first);
-            let abort = conns.first_mut().map(|c| c.abort());
-            drop(conns);
-            ctx.pool.put_back(extra);
+            let abort = ctx.ftp.abort();
+            ctx.pool.put_back(idle);
             return Some(match abort {
-                Some(Err(e)) => Err(fatal(e)),
-                _ => Err(CmdErr::Failed),
+                Err(e) => Err(fatal(e)),
+                Ok(()) => Err(CmdErr::Failed),
             });
         }
     };
@@ -364,9 +361,15 @@ fn download_segmented(
         }
     };
     let start = |f: &mut Ftp, off: u64| f.begin_retr(remote, off);
-    let (r, done) = parallel::run_parts(
-        &mut conns,
+    let extra = parallel::Extra {
+        idle,
+        connector: ctx.pool.connector(),
+        open,
+    };
+    let (r, done, extra) = parallel::run_parts(
+        &mut ctx.ftp,
         first,
+        extra,
         &parts,
         &start,
         Direction::Get,
@@ -377,7 +380,6 @@ fn download_segmented(
     if let Some(m) = meter.take() {
         m.stop(last);
     }
-    drop(conns);
     ctx.pool.put_back(extra);
     let e = match r {
         Ok(()) => None,

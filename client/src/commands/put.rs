@@ -276,21 +276,20 @@ fn upload_segmented(
         Err(e) if e.is_fatal() => return Some(Err(fatal(e))),
         Err(_) => None,
     };
-    let want = parallel::plan(size, ctx.streams(false)).len();
-    let mut extra = ctx.pool.take(want.saturating_sub(1));
-    if extra.is_empty() {
+    // The parts are planned for every connection asked for; the missing
+    // ones are logged in while part 0 already moves (parallel::run_parts),
+    // and a part whose connection cannot be opened goes over another one.
+    let parts = parallel::plan(size, ctx.streams(false));
+    let idle = ctx.pool.take_idle(parts.len().saturating_sub(1));
+    let open = parts.len().saturating_sub(1 + idle.len());
+    if idle.is_empty() && (open == 0 || ctx.pool.connector().is_none()) {
         return None;
     }
-    let parts = parallel::plan(size, extra.len() + 1);
     let temp = parallel::temp_name(remote);
-    let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
-        .chain(extra.iter_mut())
-        .collect();
-    let first = match conns.first_mut().map(|c| c.begin_stor(&temp, 0)) {
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            drop(conns);
-            ctx.pool.put_back(extra);
+    let first = match ctx.ftp.begin_stor(&temp, 0) {
+        Ok(d) => d,
+        Err(e) => {
+            ctx.pool.put_back(idle);
             if matches!(e, FtpError::Tls(_)) {
                 // The server opened the temporary file (150) before the
                 // data connection's handshake failed.
@@ -298,7 +297,6 @@ fn upload_segmented(
             }
             return Some(Err(ctx.fail(e, |s| messages::remote_open(remote, s))));
         }
-        None => return None,
     };
     let mut meter = if ctx.showprogress && size != 0 {
         Some(Meter::start(meter_name(local), size, 0))
@@ -313,9 +311,15 @@ fn upload_segmented(
         }
     };
     let start = |f: &mut Ftp, off: u64| f.begin_stor(&temp, off);
-    let (r, _) = parallel::run_parts(
-        &mut conns,
+    let extra = parallel::Extra {
+        idle,
+        connector: ctx.pool.connector(),
+        open,
+    };
+    let (r, _, extra) = parallel::run_parts(
+        &mut ctx.ftp,
         first,
+        extra,
         &parts,
         &start,
         Direction::Put,
@@ -326,7 +330,6 @@ fn upload_segmented(
     if let Some(m) = meter.take() {
         m.stop(last);
     }
-    drop(conns);
     ctx.pool.put_back(extra);
     let r = match r {
         Ok(()) => Ok(()),
