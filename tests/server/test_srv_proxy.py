@@ -24,7 +24,15 @@ import time
 from pathlib import Path
 
 import pytest
-from ringftptest import PASSWORDS, Raw, can_bind_127_0_0_2, ringftpd_binary, start_server
+from ringftptest import (
+    PASSWORDS,
+    Bucket,
+    Raw,
+    can_bind_127_0_0_2,
+    needs_moto,
+    ringftpd_binary,
+    start_server,
+)
 
 pytestmark = pytest.mark.skipif(
     not can_bind_127_0_0_2(), reason="needs 127.0.0.2 on the loopback interface"
@@ -394,14 +402,15 @@ class Client(ftplib.FTP):
 
 class Cluster:
     """Two ringftpd on 127.0.0.3 and 127.0.0.4 (one root, one users file), each
-    with its own passive port range, behind HAProxy on 127.0.0.1.
+    with its own passive port range, behind HAProxy on 127.0.0.1. With `s3`
+    the shared root is that bucket instead of one directory.
 
     - `direct`: each node announces its own address in PASV; data connections
       go straight to it.
     - `forwarded`: both announce the balancer's address; HAProxy forwards each
       node's passive range to it with a PROXY header of its own."""
 
-    def __init__(self, tmp_path: Path, mode: str, data: str):
+    def __init__(self, tmp_path: Path, mode: str, data: str, s3: Bucket | None = None):
         self.mode, self.data = mode, data
         base = random.randrange(10000, 30000, 400)
         self.ranges = [range(base, base + 200), range(base + 200, base + 400)]
@@ -411,9 +420,10 @@ class Cluster:
             self.nodes.append(
                 start_server(
                     tmp_path / f"node{i}",
-                    root=self.nodes[0].root if self.nodes else None,
+                    root=self.nodes[0].root if self.nodes and not s3 else None,
                     users=self.nodes[0].users if self.nodes else None,
                     host=host,
+                    s3=s3,
                     extra_args=[
                         "--proxy-protocol", BALANCER,
                         "--passive-address", announced,
@@ -635,4 +645,80 @@ def test_haproxy_curl_and_lftp(tmp_path, data):
     assert all(re.search(LOGIN_RE, log) for log in logs), "both nodes served"
     expected = {"127.0.0.5", "127.0.0.6"} | ({BALANCER} if data == "forwarded" else set())
     assert set(re.findall(LOGIN_RE, "".join(logs))) == expected
+    cluster.stop()
+
+
+S3_CLIENTS = 50
+
+
+@needs_haproxy
+@needs_moto
+def test_haproxy_two_nodes_on_shared_s3(tmp_path, moto):
+    """Both nodes serve one bucket (prefix `site`): a file stored through
+    node A is read through node B byte-identical, and 50 clients through the
+    balancer each store a file and read back their own and a neighbour's
+    (most likely stored by the other node)."""
+    bucket = moto.new_bucket(prefix="site")
+    cluster = Cluster(tmp_path, "v2", "forwarded", s3=bucket)
+    errors: list[str] = []
+    try:
+        for node in cluster.nodes:
+            wait_log(node, rf"storage: s3://{re.escape(bucket.name)}/site at ")
+        # Straight to each node, from a client address (served as a direct
+        # client: not the balancer's).
+        payload = os.urandom(6 * 1024 * 1024 + 1)
+        direct = []
+        for node in cluster.nodes:
+            ftp = ftplib.FTP(timeout=30, source_address=("127.0.0.7", 0))
+            ftp.connect(node.host, node.port)
+            ftp.login("alice", PASSWORDS["alice"])
+            direct.append(ftp)
+        direct[0].storbinary("STOR from-a.bin", io.BytesIO(payload))
+        got = io.BytesIO()
+        direct[1].retrbinary("RETR from-a.bin", got.write)
+        assert got.getvalue() == payload
+        direct[1].rename("from-a.bin", "renamed-on-b.bin")
+        assert direct[0].size("renamed-on-b.bin") == len(payload)
+        assert "from-a.bin" not in direct[0].nlst()
+        for ftp in direct:
+            ftp.quit()
+        assert bucket.get("renamed-on-b.bin") == payload
+
+        payloads = [os.urandom(random.randrange(1, 256 * 1024)) for _ in range(S3_CLIENTS)]
+        sources = [f"127.0.0.{10 + i % 100}" for i in range(S3_CLIENTS)]
+        uploaded = threading.Barrier(S3_CLIENTS, timeout=60)
+
+        def client(i: int) -> None:
+            try:
+                ftp = Client(False, timeout=60, source_address=(sources[i], 0))
+                ftp.connect(BALANCER, cluster.port)
+                ftp.login("alice", PASSWORDS["alice"])
+                ftp.storbinary(f"STOR c{i}.bin", io.BytesIO(payloads[i]))
+                uploaded.wait()
+                for j in (i, (i + 1) % S3_CLIENTS):
+                    got = io.BytesIO()
+                    ftp.retrbinary(f"RETR c{j}.bin", got.write)
+                    if got.getvalue() != payloads[j]:
+                        errors.append(f"client {i}: c{j}.bin differs ({len(got.getvalue())} bytes)")
+                ftp.quit()
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                errors.append(f"client {i} from {sources[i]}: {e!r}")
+                uploaded.abort()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(S3_CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert all(not t.is_alive() for t in threads)
+    finally:
+        cluster.proc.terminate()
+        cluster.proc.wait(10)
+    assert not errors, f"{len(errors)} failures, first: {errors[:5]}"
+    for i, payload in enumerate(payloads):
+        assert bucket.get(f"c{i}.bin") == payload
+    assert bucket.uploads() == []
+    logins = [len(re.findall(LOGIN_RE, n.log())) for n in cluster.nodes]
+    assert all(n > 1 for n in logins), logins
+    assert sum(logins) == S3_CLIENTS + 2
     cluster.stop()
