@@ -12,12 +12,14 @@
 #
 # What it does (on a fresh Ubuntu/Debian machine, as root or with sudo):
 #   - installs what is missing: openssh-server, openssh-client, vsftpd, curl, lftp, iperf3
-#     (and, if cargo is missing, rustup's minimal toolchain);
+#     (and, if cargo is missing, rustup's minimal toolchain); for case 8, moto[server] from PyPI
+#     (pip) if python3 cannot import it;
 #   - builds ringftpd, ringftp (cargo build --release) and the load generator ringftp-bench;
 #   - creates one temporary user (ringbench, home in the temp dir; vsftpd and sshd need a real
 #     account) and removes it at the end; everything else lives in a temp dir: configs, host
 #     and client keys, served files;
-#   - starts a private sshd, vsftpd, ringftpd and iperf3 on free loopback ports, runs every case
+#   - starts a private sshd, vsftpd, ringftpd and iperf3 (case 8: a moto S3 server and a second
+#     ringftpd whose root is a bucket on it) on free loopback ports, runs every case
 #     with the contenders alternated within each run, stops all of them by PID (also on error
 #     or Ctrl-C);
 #   - writes results.csv, summary.md and chart.svg under the output directory.
@@ -53,10 +55,10 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 
 if [ "$QUICK" = 1 ]; then
-    BIG_MIB=64; SMALL_N=100; C3_CLIENTS=20; C3_MIB=2; C4_SESSIONS=300; C4_VSFTPD=50
+    BIG_MIB=64; SMALL_N=100; C3_CLIENTS=20; C3_MIB=2; C4_SESSIONS=300; C4_VSFTPD=50; S3_MIB=32
     : "${RUNS:=1}"; MODE=quick
 else
-    BIG_MIB=1024; SMALL_N=1000; C3_CLIENTS=100; C3_MIB=10; C4_SESSIONS=10000; C4_VSFTPD=1000
+    BIG_MIB=1024; SMALL_N=1000; C3_CLIENTS=100; C3_MIB=10; C4_SESSIONS=10000; C4_VSFTPD=1000; S3_MIB=256
     : "${RUNS:=3}"; MODE=full
 fi
 SMALL_KIB=4
@@ -347,7 +349,7 @@ measure() { # case contender op run bytes files -- command...
     if [ "$files" -gt 0 ]; then
         record "$case" "$who" "$op" "$run" files_s "$(python3 -c "print(f'{$files/$secs:.1f}')")" files/s
     fi
-    case "$who" in curl | curl-ringftpd) curl_phase "$case" "$who" "$op" "$run" "$bytes" ;; esac
+    case "$who" in curl | curl-ringftpd | curl-s3 | curl-ringftpd-s3) curl_phase "$case" "$who" "$op" "$run" "$bytes" ;; esac
     log "  $case $op $who run $run: ${secs}s"
 }
 # Says which server died, with the end of its log (called when a case fails).
@@ -444,6 +446,33 @@ run_client() { # contender direction local remote
             esac
             "$RINGFTP" -P "$TLS_PORT" --parallel "$n" -o "UserKnownHostsFile=$T/etc/known_hosts" \
                 -o StrictHostKeyChecking=accept-new --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            ;;
+        ringftp-s3)
+            # Case 8: ringftp (default streams) -> the ringftpd whose root is the S3 bucket.
+            case "$dir" in
+                get) b="$(batch "$who" "get $rem $loc")" ;;
+                put) b="$(batch "$who" "put $loc $rem")" ;;
+                *) die "case 8 has no recursive transfer" ;;
+            esac
+            "$RINGFTP" -P "$S3FTP_PORT" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            ;;
+        curl-ringftpd-s3)
+            # Case 8: curl -> the same ringftpd on S3 (one stream, the server alone).
+            case "$dir" in
+                get) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -o "$loc" "ftp://127.0.0.1:$S3FTP_PORT/$rem" ;;
+                put) curl -sS --fail --netrc-file "$T/etc/netrc" -w "$CURL_TIMES" -T "$loc" "ftp://127.0.0.1:$S3FTP_PORT/$rem" ;;
+                *) die "curl has no recursive transfer" ;;
+            esac
+            ;;
+        curl-s3)
+            # Case 8: curl straight to the S3 endpoint, GET and PUT of the same object: the
+            # storage's own limit. Signed (SigV4, the dummy credentials ringftpd also uses):
+            # moto takes an unsigned PUT but refuses an unsigned GET of a private object.
+            case "$dir" in
+                get) curl -sS --fail "${S3_SIGN[@]}" -w "$CURL_TIMES" -o "$loc" "$S3_URL/$S3_BUCKET/$rem" ;;
+                put) curl -sS --fail "${S3_SIGN[@]}" -w "$CURL_TIMES" -T "$loc" "$S3_URL/$S3_BUCKET/$rem" ;;
+                *) die "curl has no recursive transfer" ;;
+            esac
             ;;
         ringftp-1 | ringftp-par | ringftp-par-vsftpd)
             # ringftp with parallel transfers off (--parallel 1) and on (4 connections; big
@@ -720,12 +749,93 @@ grep -q "^\[127.0.0.1\]:$TLS_PORT ECDSA SHA256:" "$T/etc/known_hosts" || die "ca
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Case 8: one file on S3. ringftpd with an S3 root (`--root s3://BUCKET`) on a local moto server
+# (moto's S3 server mode from PyPI, started here), beside ringftpd on its local root in the same
+# run, and beside curl straight to the S3 endpoint (GET/PUT of the same object) as the limit of
+# the storage itself.
+# ---------------------------------------------------------------------------------------------
+if want_case 8; then
+if ! python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null; then
+    log "installing moto[server] from PyPI"
+    python3 -m pip install -q 'moto[server]>=5.0' || die "pip install moto[server] failed"
+fi
+S3_BYTES=$((S3_MIB * 1024 * 1024))
+S3_BUCKET=ringbench
+# Dummy credentials: moto accepts any. Only the S3 ringftpd and curl-s3 see them.
+S3_KEY=ringbench-key
+S3_SECRET=ringbench-secret
+S3_SIGN=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_KEY:$S3_SECRET")
+MOTO_PORT="$(free_port)"
+python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$T/log/moto.log" 2>&1 &
+PIDS+=($!)
+wait_port "$MOTO_PORT" "${PIDS[-1]}" "moto (S3)"
+S3_URL="http://127.0.0.1:$MOTO_PORT"
+curl -sS --fail "${S3_SIGN[@]}" -X PUT "$S3_URL/$S3_BUCKET" -o /dev/null || die "case 8: cannot create the bucket"
+head -c "$S3_BYTES" /dev/urandom >"$T/local/s3.bin"
+cp "$T/local/s3.bin" "$T/srv/s3.bin"
+chown "$BENCH_USER:" "$T/srv/s3.bin"
+curl -sS --fail "${S3_SIGN[@]}" -T "$T/local/s3.bin" "$S3_URL/$S3_BUCKET/s3.bin" -o /dev/null || die "case 8: cannot seed the object"
+S3FTP_LOG="$T/log/server-s3.log"
+AWS_ACCESS_KEY_ID="$S3_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET" \
+    "$RINGFTPD" serve --listen 127.0.0.1:0 --root "s3://$S3_BUCKET" --s3-endpoint "$S3_URL" --s3-region us-east-1 \
+    --users "$T/etc/server.users" --idle-timeout 3600 --tls off 2>"$S3FTP_LOG" &
+S3FTP_PID=$!
+PIDS+=("$S3FTP_PID")
+S3FTP_PORT=""
+for _ in $(seq 100); do
+    kill -0 "$S3FTP_PID" 2>/dev/null || { cat "$S3FTP_LOG" >&2; die "ringftpd --root s3://$S3_BUCKET exited at start"; }
+    S3FTP_PORT="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$S3FTP_LOG" | head -n1)"
+    [ -n "$S3FTP_PORT" ] && break
+    sleep 0.1
+done
+[ -n "$S3FTP_PORT" ] || die "ringftpd on S3 did not say 'listening on'; see $S3FTP_LOG"
+# The object as the S3 endpoint has it: its size (HEAD), and in run 1 its bytes against LOCAL.
+s3_check() { # key local run
+    local len
+    len="$(curl -sS --fail "${S3_SIGN[@]}" -I "$S3_URL/$S3_BUCKET/$1" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ll]ength: //p')"
+    [ "$len" = "$S3_BYTES" ] || die "case 8: s3://$S3_BUCKET/$1 has ${len:-no} bytes, expected $S3_BYTES"
+    if [ "$3" = 1 ]; then
+        curl -sS --fail "${S3_SIGN[@]}" -o "$T/local/s3-check.bin" "$S3_URL/$S3_BUCKET/$1"
+        cmp -s "$T/local/s3-check.bin" "$2" || die "case 8: s3://$S3_BUCKET/$1: content differs"
+        rm -f "$T/local/s3-check.bin"
+    fi
+}
+C8=(ringftp-s3 curl-ringftpd-s3 ringftp curl-s3)
+log "case 8: ${S3_MIB} MiB get/put on S3 (moto :$MOTO_PORT, ringftpd :$S3FTP_PORT), $RUNS run(s)"
+for run in $(seq "$RUNS"); do
+    for op in get-file put-file; do
+        for who in $(rotate "$run" "${C8[@]}"); do
+            skipped "$who" && continue
+            case "$op" in
+                get-file)
+                    measure 8 "$who" "$op" "$run" "$S3_BYTES" 0 -- run_client "$who" get "$T/local/got.bin" s3.bin
+                    check_size "$T/local/got.bin" "$S3_BYTES"
+                    [ "$run" = 1 ] && { cmp -s "$T/local/got.bin" "$T/local/s3.bin" || die "$who get: content differs"; }
+                    rm -f "$T/local/got.bin" ;;
+                put-file)
+                    measure 8 "$who" "$op" "$run" "$S3_BYTES" 0 -- run_client "$who" put "$T/local/s3.bin" "up-$who.bin"
+                    if [ "$who" = ringftp ]; then
+                        check_size "$T/srv/up-$who.bin" "$S3_BYTES"
+                        [ "$run" = 1 ] && { cmp -s "$T/srv/up-$who.bin" "$T/local/s3.bin" || die "$who put: content differs"; }
+                        rm -f "$T/srv/up-$who.bin"
+                    else
+                        s3_check "up-$who.bin" "$T/local/s3.bin" "$run"
+                        # moto keeps every object in memory: drop it before the next one.
+                        curl -sS --fail "${S3_SIGN[@]}" -X DELETE "$S3_URL/$S3_BUCKET/up-$who.bin" -o /dev/null
+                    fi ;;
+            esac
+        done
+    done
+done
+fi
+
+# ---------------------------------------------------------------------------------------------
 # Summary.
 # ---------------------------------------------------------------------------------------------
 {
     echo "skipped=${SKIP//,/ }"
     echo "cases=${CASES:-all}"
-    echo "mode=$MODE runs=$RUNS big_mib=$BIG_MIB small_n=$SMALL_N small_kib=$SMALL_KIB c3_clients=$C3_CLIENTS c3_mib=$C3_MIB c4_sessions=$C4_SESSIONS c4_vsftpd=$C4_VSFTPD"
+    echo "mode=$MODE runs=$RUNS big_mib=$BIG_MIB small_n=$SMALL_N small_kib=$SMALL_KIB c3_clients=$C3_CLIENTS c3_mib=$C3_MIB c4_sessions=$C4_SESSIONS c4_vsftpd=$C4_VSFTPD s3_mib=$S3_MIB"
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host=$HOST"
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) x $(nproc)"
@@ -740,6 +850,7 @@ fi
     echo "curl=$(curl --version | head -n1 | cut -d' ' -f1-2)"
     echo "lftp=$(lftp --version | head -n1)"
     echo "iperf3=$(iperf3 --version | head -n1)"
+    echo "moto=$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo none)"
 } >"$OUT/machine.txt"
 python3 "$REPO/bench/summarize.py" "$OUT"
 log "results: $OUT/summary.md, $OUT/results.csv, $OUT/chart.svg"

@@ -23,7 +23,12 @@ C5_OPS = ["get-file", "put-file"]
 C6_ORDER = ["ringftp-par", "ringftp-par-vsftpd", "lftp-par"]
 # Case 7: FTPS (PROT P) beside sftp aes128-gcm.
 C7_ORDER = ["ringftp-tls", "ringftp-tls-1", "sftp-aes128gcm"]
+# Case 8: S3 root (moto on loopback) beside the local root and the S3 endpoint itself.
+C8_ORDER = ["ringftp-s3", "curl-ringftpd-s3", "ringftp", "curl-s3"]
 LABEL = {
+    "ringftp-s3": "ringftp -> ringftpd on S3",
+    "curl-ringftpd-s3": "curl -> ringftpd on S3",
+    "curl-s3": "curl -> S3 endpoint (GET/PUT, storage limit)",
     "ringftp-tls": "ringftp FTPS (PROT P, --parallel 4) -> ringftpd",
     "ringftp-tls-1": "ringftp FTPS (PROT P, --parallel 1) -> ringftpd",
     "ringftp": "ringftp -> ringftpd",
@@ -318,6 +323,36 @@ def case4(stats):
     return lines
 
 
+def case8(stats, params):
+    """ringftpd with an S3 root, against its local root and the S3 endpoint itself."""
+    if not ops_of(stats, 8):
+        return []
+    size = f"{params.get('s3_mib', '?')} MiB"
+    lines = [f"## Case 8: get and put of one {size} file on S3 (moto on loopback)", ""]
+    lines += [
+        (
+            "Into a real file. `ringftpd on S3` serves `--root s3://ringbench` from a local moto "
+            "server (in-memory store, Python); `ringftp -> ringftpd` is the same client against "
+            "the local-root ringftpd in the same run; `curl -> S3 endpoint` GETs and PUTs the same "
+            "object straight from moto (SigV4-signed, one request), which is the storage's own "
+            "limit. `vs` columns: ratio of medians."
+        ),
+        "",
+    ]
+    lines += transfer_table(
+        stats, 8, C5_OPS, C8_ORDER, "mib_s", "MiB/s", ["curl-s3", "ringftp"]
+    ) + [""]
+    phase = transfer_table(
+        stats, 8, C5_OPS, ["curl-ringftpd-s3", "curl-s3"], "data_mib_s", "MiB/s", ["curl-s3"]
+    )
+    if len(phase) > 2:
+        lines += [
+            "Data phase alone (curl's `-w` timer, no login or connection set-up):",
+            "",
+        ] + phase + [""]
+    return lines
+
+
 def svg_panel(out, y0, title, stats, case, ops, order, metric, unit, width):
     """Horizontal bars (median) with min-max whiskers, one group per operation."""
     bar_h, gap, left, right = 14, 10, 190, 90
@@ -514,6 +549,7 @@ def main():
     md += transfer_table(
         stats, 7, C5_OPS, C7_ORDER, "mib_s", "MiB/s", ["sftp-aes128gcm"]
     ) + [""]
+    md += case8(stats, params)
     (out / "summary.md").write_text("\n".join(md))
 
 
