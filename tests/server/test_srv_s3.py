@@ -412,6 +412,27 @@ def test_cut_off_stor_leaves_no_trace(s3_server, tmp_path, how, old):
         srv.stop()
 
 
+def test_appe_and_rest_stor_on_immutable_objects(s3_server):
+    """Objects cannot be appended to or written at an offset: APPE onto an
+    existing object and REST n + STOR are refused before any byte moves,
+    and the object is untouched; APPE of a new name is a STOR, REST 0 +
+    STOR too."""
+    bucket = s3_server.s3
+    with login(s3_server) as ftp:
+        ftp.voidcmd("TYPE I")
+        for cmd, rest in (("APPE hello.txt", None), ("STOR hello.txt", 5)):
+            with pytest.raises(ftplib.error_perm) as info:
+                ftp.storbinary(cmd, io.BytesIO(b"more"), rest=rest)
+            assert code_of(info.value) == 550 and "object storage" in str(info.value), info.value
+            assert ftp.voidcmd("NOOP").startswith("200")
+        assert bucket.get("hello.txt") == b"hello world\n"
+        ftp.storbinary("APPE fresh.txt", io.BytesIO(b"appended"))
+        ftp.storbinary("STOR zero.txt", io.BytesIO(b"from zero"), rest=0)
+    assert bucket.get("fresh.txt") == b"appended"
+    assert bucket.get("zero.txt") == b"from zero"
+    assert bucket.uploads() == []
+
+
 def test_stou_picks_a_free_name(s3_server):
     bucket = s3_server.s3
     with login(s3_server) as ftp:
@@ -570,6 +591,11 @@ def test_rnfr_rnto_copies_and_removes_the_source(s3_server):
         ftp.rename("hello.txt", "lines.txt")
         assert bucket.get("lines.txt") == b"hello world\n" and not bucket.exists("hello.txt")
         assert refused(ftp, "RNFR nope").startswith("550")
+        # Directories are prefixes of many keys: not renamed (documented).
+        assert ftp.sendcmd("RNFR dir").startswith("350")
+        text = refused(ftp, "RNTO dir2")
+        assert text.startswith("550") and "object storage" in text, text
+        assert bucket.exists("dir/inner.txt") and bucket.keys("dir2") == []
         # The session is fine after a refused pair.
         assert ftp.voidcmd("NOOP").startswith("200")
 
@@ -644,6 +670,21 @@ def test_home_is_confined_to_its_sub_prefix(s3_server):
     assert bucket.get("alice/renamed.txt") == b"carol's home file\n"
     assert not bucket.exists("up.txt") and not bucket.exists("renamed.txt")
     assert bucket.get("shared/secret.txt") == b"not for carol\n"
+
+
+def test_home_that_does_not_exist_refuses_the_login(s3_bucket, shared_users, tmp_path):
+    """As with a local root: a home is a directory that must exist (its
+    marker or a key beneath); without one the login is refused, not
+    served from an empty prefix that would spring into being on upload."""
+    s3_bucket.put("hello.txt", b"hi")  # no alice/ prefix in this bucket
+    srv = start_server(tmp_path, s3=s3_bucket, users=shared_users)
+    with pytest.raises(ftplib.error_perm) as info:
+        srv.ftp("carol")
+    assert code_of(info.value) == 530, info.value
+    s3_bucket.put("alice/")  # MKD's marker: now it exists
+    with login(srv, "carol") as ftp:
+        assert ftp.nlst() == []
+    srv.stop()
 
 
 def test_read_only_user_cannot_write(s3_server):
