@@ -212,6 +212,11 @@ impl Ftp {
         Ok(true)
     }
 
+    /// Whether data connections are protected (AUTH TLS + PROT P).
+    pub fn data_protected(&self) -> bool {
+        self.tls.is_some() && self.prot_p
+    }
+
     /// After AUTH TLS: `PBSZ 0`, `PROT P`. Ok(false) when the server keeps
     /// data connections in the clear.
     pub fn protect_data(&mut self) -> Result<bool, FtpError> {

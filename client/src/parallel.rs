@@ -240,6 +240,41 @@ pub struct Extra<'a> {
     pub idle: Vec<Ftp>,
     pub connector: Option<&'a Connector>,
     pub open: usize,
+    /// Each connection moves one part at most (protected data connections:
+    /// each resumes one of the few TLS 1.3 tickets of its control
+    /// connection's handshake, and ringftpd in required mode and vsftpd
+    /// refuse a data connection that does not resume). The caller then
+    /// plans as many parts as it has connections, all of them `idle`.
+    pub one_part_each: bool,
+}
+
+/// The extra connections of a segmented transfer on `ftp` planned in
+/// `parts`, from `pool`: `(idle, open, one_part_each)` for [`Extra`]. Over
+/// clear data connections the idle ones, and how many more to open while
+/// part 0 moves; over protected ones all of them opened now, one part each,
+/// and `parts` planned again for the connections there are. `None`: no
+/// extra connection at all (one stream).
+pub fn take_extra(
+    pool: &mut Pool,
+    ftp: &Ftp,
+    size: u64,
+    parts: &mut Vec<(u64, u64)>,
+) -> Option<(Vec<Ftp>, usize, bool)> {
+    let want = parts.len().saturating_sub(1);
+    if ftp.data_protected() {
+        let idle = pool.take(want);
+        if idle.is_empty() {
+            return None;
+        }
+        *parts = plan(size, idle.len() + 1);
+        return Some((idle, 0, true));
+    }
+    let idle = pool.take_idle(want);
+    let open = want.saturating_sub(idle.len());
+    if idle.is_empty() && (open == 0 || pool.connector().is_none()) {
+        return None;
+    }
+    Some((idle, open, false))
 }
 
 /// Move every part between its data connection and `file` at its offset.
@@ -276,6 +311,7 @@ pub fn run_parts(
     let next = Mutex::new(1usize);
     let start_error: Mutex<Option<PartsError>> = Mutex::new(None);
     let (tx, rx) = mpsc::channel::<()>();
+    let one_part_each = extra.one_part_each;
     // One connection's loop: its current part, then the next ones left.
     let work = |conn: &mut Ftp, mut current: Option<(usize, Data)>| -> Result<(), FtpError> {
         loop {
@@ -315,12 +351,16 @@ pub fn run_parts(
                 stop.store(true, Ordering::SeqCst);
                 return r;
             }
+            if one_part_each {
+                return Ok(());
+            }
         }
     };
     let Extra {
         idle,
         connector,
         open,
+        ..
     } = extra;
     let workers = 1 + idle.len() + if connector.is_some() { open } else { 0 };
     let (results, conns): (Vec<Result<(), FtpError>>, Vec<Option<Ftp>>) = std::thread::scope(|s| {

@@ -388,6 +388,26 @@ def test_transfers_are_protected_when_the_server_requires_tls(client):
         stop(srv)
 
 
+def test_segmented_transfers_over_tls(client):
+    # Four parts over four protected connections, the extra ones logging in
+    # (AUTH TLS, PROT P, the pinned certificate) while part 0 already moves.
+    required = ["--tls", "required"] if ringftpd_has_tls_mode() else ["--tls-required"]
+    srv, tls_only = other_server(client, extra_args=required)
+    try:
+        data = os.urandom(6 * 1024 * 1024 + 17)
+        (tls_only.fx.local / "seg.up").write_bytes(data)
+        proc = tls_only.run(
+            "--parallel", "4", "--parallel-min", "1", "-b", "-", tls_only.dest,
+            stdin=b"put seg.up\nget seg.up seg.down\n",
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (tls_only.fx.remote / "seg.up").read_bytes() == data
+        assert (tls_only.fx.local / "seg.down").read_bytes() == data
+        assert not [p for p in os.listdir(tls_only.fx.remote) if p.endswith(".part")]
+    finally:
+        stop(srv)
+
+
 def test_certificate_valid_under_a_ca_needs_no_question(client, tmp_path):
     # A private CA, trusted through SSL_CERT_FILE (the standard way to name
     # the system's roots), and a leaf for "localhost" signed by it.

@@ -278,13 +278,11 @@ fn upload_segmented(
     };
     // The parts are planned for every connection asked for; the missing
     // ones are logged in while part 0 already moves (parallel::run_parts),
-    // and a part whose connection cannot be opened goes over another one.
-    let parts = parallel::plan(size, ctx.streams(false));
-    let idle = ctx.pool.take_idle(parts.len().saturating_sub(1));
-    let open = parts.len().saturating_sub(1 + idle.len());
-    if idle.is_empty() && (open == 0 || ctx.pool.connector().is_none()) {
-        return None;
-    }
+    // and a part whose connection cannot be opened goes over another one
+    // (over TLS: all logged in first, one part each; parallel::take_extra).
+    let mut parts = parallel::plan(size, ctx.streams(false));
+    let (idle, open, one_part_each) =
+        parallel::take_extra(&mut ctx.pool, &ctx.ftp, size, &mut parts)?;
     let temp = parallel::temp_name(remote);
     let first = match ctx.ftp.begin_stor(&temp, 0) {
         Ok(d) => d,
@@ -315,6 +313,7 @@ fn upload_segmented(
         idle,
         connector: ctx.pool.connector(),
         open,
+        one_part_each,
     };
     let (r, _, extra) = parallel::run_parts(
         &mut ctx.ftp,
