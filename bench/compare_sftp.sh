@@ -447,14 +447,17 @@ run_client() { # contender direction local remote
             "$RINGFTP" -P "$TLS_PORT" --parallel "$n" -o "UserKnownHostsFile=$T/etc/known_hosts" \
                 -o StrictHostKeyChecking=accept-new --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
             ;;
-        ringftp-s3)
-            # Case 8: ringftp (default streams) -> the ringftpd whose root is the S3 bucket.
+        ringftp-s3 | ringftp-s3-1)
+            # Case 8: ringftp (default streams; -1: --parallel 1) -> the ringftpd whose root is
+            # the S3 bucket.
+            local n=4
+            [ "$who" = ringftp-s3-1 ] && n=1
             case "$dir" in
                 get) b="$(batch "$who" "get $rem $loc")" ;;
                 put) b="$(batch "$who" "put $loc $rem")" ;;
                 *) die "case 8 has no recursive transfer" ;;
             esac
-            "$RINGFTP" -P "$S3FTP_PORT" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            "$RINGFTP" -P "$S3FTP_PORT" --parallel "$n" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
             ;;
         curl-ringftpd-s3)
             # Case 8: curl -> the same ringftpd on S3 (one stream, the server alone).
@@ -800,7 +803,7 @@ s3_check() { # key local run
         rm -f "$T/local/s3-check.bin"
     fi
 }
-C8=(ringftp-s3 curl-ringftpd-s3 ringftp curl-s3)
+C8=(ringftp-s3 ringftp-s3-1 curl-ringftpd-s3 ringftp curl-s3)
 log "case 8: ${S3_MIB} MiB get/put on S3 (moto :$MOTO_PORT, ringftpd :$S3FTP_PORT), $RUNS run(s)"
 for run in $(seq "$RUNS"); do
     for op in get-file put-file; do

@@ -24,9 +24,10 @@ C6_ORDER = ["ringftp-par", "ringftp-par-vsftpd", "lftp-par"]
 # Case 7: FTPS (PROT P) beside sftp aes128-gcm.
 C7_ORDER = ["ringftp-tls", "ringftp-tls-1", "sftp-aes128gcm"]
 # Case 8: S3 root (moto on loopback) beside the local root and the S3 endpoint itself.
-C8_ORDER = ["ringftp-s3", "curl-ringftpd-s3", "ringftp", "curl-s3"]
+C8_ORDER = ["ringftp-s3", "ringftp-s3-1", "curl-ringftpd-s3", "ringftp", "curl-s3"]
 LABEL = {
     "ringftp-s3": "ringftp -> ringftpd on S3",
+    "ringftp-s3-1": "ringftp --parallel 1 -> ringftpd on S3",
     "curl-ringftpd-s3": "curl -> ringftpd on S3",
     "curl-s3": "curl -> S3 endpoint (GET/PUT, storage limit)",
     "ringftp-tls": "ringftp FTPS (PROT P, --parallel 4) -> ringftpd",
