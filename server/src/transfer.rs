@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::data::DataConn;
 use crate::storage::s3::{Download, Upload};
 use crate::storage::FsError;
-use crate::uring::{splice, Keep, Pipe};
+use crate::uring::{self, splice, Keep, Pipe};
 
 /// The pipe between the two splices. 1 MiB measured ~6x faster than the
 /// default 64 KiB for uploads (docs/architecture.md).
@@ -141,12 +141,15 @@ async fn pump(
     }
 }
 
-/// RETR: sends `file` from `offset` to its end. Returns the bytes sent;
-/// `sent` follows them as they go (what a failed transfer logs).
+/// RETR: sends `file` from `offset` to its end (`size`, from the open's
+/// fstat, only chooses the way: the file is sent as it is when read). Returns
+/// the bytes sent; `sent` follows them as they go (what a failed transfer
+/// logs).
 pub async fn send_file(
     conn: &mut DataConn,
     file: Rc<File>,
     offset: u64,
+    size: u64,
     ascii: bool,
     stall: Duration,
     sent: &Cell<u64>,
@@ -154,7 +157,14 @@ pub async fn send_file(
     if ascii || conn.is_tls() {
         return send_buffered(conn, file, offset, ascii, stall, sent).await;
     }
-    splice_file(conn, file, offset, false, stall, sent).await
+    let mut done = 0;
+    if size.saturating_sub(offset) <= SMALL_FILE {
+        match send_small(conn, &file, offset, size - offset.min(size), stall, sent).await? {
+            Small::Done(n) => return Ok(n),
+            Small::Partly(n) => done = n,
+        }
+    }
+    Ok(done + splice_file(conn, file, offset + done, false, stall, sent).await?)
 }
 
 /// STOR/APPE: receives until the client closes the data connection, writing
@@ -169,7 +179,127 @@ pub async fn receive_file(
     if ascii || conn.is_tls() {
         return receive_buffered(conn, file, offset, ascii, stall).await;
     }
-    splice_file(conn, file, offset, true, stall, &Cell::new(0)).await
+    match receive_small(conn, &file, offset, stall).await? {
+        Small::Done(n) => Ok(n),
+        Small::Partly(n) => {
+            let rest = splice_file(conn, file, offset + n, true, stall, &Cell::new(0)).await?;
+            Ok(n + rest)
+        }
+    }
+}
+
+/// Up to this much of a binary transfer in the clear goes through a buffer
+/// instead of the pipe: a small file (most of a `get -r`/`put -r` tree) is
+/// then one read and one send (or one receive and one write), where the
+/// splice path creates and sizes a 1 MiB pipe and makes three splices, each
+/// of which io_uring hands to one of its io-wq threads (a thread wake-up per
+/// splice). Measured on the bench VM (bench/README.md, "Small files: where
+/// the time goes"). Under glibc's mmap threshold, so no mapping per file.
+const SMALL_FILE: u64 = 64 * 1024;
+
+/// How far the buffered start of a transfer got.
+enum Small {
+    /// The whole transfer: `n` bytes.
+    Done(u64),
+    /// `n` bytes moved; the splice path takes the rest.
+    Partly(u64),
+}
+
+/// `preadv2(RWF_NOWAIT)` on the ring thread: answered from the page cache
+/// alone, or `None` (EAGAIN: the data is not cached; EOPNOTSUPP: the
+/// filesystem cannot say), never waiting for a disk.
+fn read_cached(file: &File, buf: &mut [u8], pos: u64) -> Option<io::Result<usize>> {
+    let mut iov = [io::IoSliceMut::new(buf)];
+    match rustix::io::preadv2(file, &mut iov, pos, rustix::io::ReadWriteFlags::NOWAIT) {
+        Ok(n) => Some(Ok(n)),
+        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::OPNOTSUPP) => None,
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+/// The start of a RETR of a small file (`left` bytes by its fstat): read
+/// from the page cache (`read_cached`) and sent, until the end of the file,
+/// or until it is not cached or has grown past [`SMALL_FILE`], when the
+/// splice path goes on from there.
+async fn send_small(
+    conn: &mut DataConn,
+    file: &File,
+    offset: u64,
+    left: u64,
+    stall: Duration,
+    moved: &Cell<u64>,
+) -> Result<Small, TransferError> {
+    // One byte more than the file has, so that the end shows in the first read.
+    let cap = usize::try_from(left.saturating_add(1).clamp(4096, SMALL_FILE)).unwrap_or(4096);
+    let mut buf = vec![0u8; cap];
+    let mut sent = 0u64;
+    loop {
+        if sent > SMALL_FILE {
+            return Ok(Small::Partly(sent));
+        }
+        buf.resize(cap, 0);
+        let n = match read_cached(file, &mut buf, offset + sent) {
+            None => return Ok(Small::Partly(sent)),
+            Some(r) => r.map_err(TransferError::Local)?,
+        };
+        if n == 0 {
+            return Ok(Small::Done(sent));
+        }
+        buf.truncate(n);
+        let (res, back) = conn.send(buf, stall).await;
+        res.map_err(TransferError::Network)?;
+        buf = back;
+        sent += n as u64;
+        moved.set(moved.get() + n as u64);
+        if n < cap && sent >= left {
+            // All that fstat saw, and less than asked for: the end of the
+            // file (a short read alone is not: RWF_NOWAIT stops early where
+            // the cache does).
+            return Ok(Small::Done(sent));
+        }
+    }
+}
+
+/// The start of a STOR: received into a buffer of [`SMALL_FILE`] and
+/// written at `offset` through the ring; when the data ends within it, that
+/// is the whole upload, otherwise the splice path receives the rest.
+async fn receive_small(
+    conn: &mut DataConn,
+    file: &Rc<File>,
+    offset: u64,
+    stall: Duration,
+) -> Result<Small, TransferError> {
+    let mut buf = Vec::with_capacity(SMALL_FILE as usize);
+    let mut ended = false;
+    while buf.len() < buf.capacity() {
+        let (res, back) = conn.recv_more(buf, stall).await;
+        buf = back;
+        if res.map_err(TransferError::Network)? == 0 {
+            ended = true;
+            break;
+        }
+    }
+    let len = buf.len();
+    let mut done = 0;
+    while done < len {
+        let keep: Keep = Rc::clone(file) as Keep;
+        let (res, back) =
+            uring::write_at(file.as_raw_fd(), buf, done, offset + done as u64, keep).await;
+        buf = back;
+        match res.map_err(TransferError::Local)? {
+            0 => {
+                return Err(TransferError::Local(io::Error::from(
+                    io::ErrorKind::WriteZero,
+                )))
+            }
+            m => done += m,
+        }
+    }
+    Ok(if ended {
+        Small::Done(len as u64)
+    } else {
+        Small::Partly(len as u64)
+    })
 }
 
 /// The zero-copy path of both directions: a pipe between the file and the

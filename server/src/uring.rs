@@ -136,3 +136,55 @@ pub async fn splice(
         .submit()
         .await
 }
+
+/// What an in-flight write holds: the bytes (handed back afterwards) and the file.
+pub struct WriteData {
+    buf: Vec<u8>,
+    _keep: Keep,
+}
+
+pub struct WriteTransform;
+
+impl OneshotOutputTransform for WriteTransform {
+    type Output = (io::Result<usize>, Vec<u8>);
+    type StoredData = WriteData;
+
+    fn transform_oneshot_output(
+        self,
+        data: WriteData,
+        cqe: io_uring::cqueue::Entry,
+    ) -> Self::Output {
+        let res = cqe.result();
+        let out = if res >= 0 {
+            Ok(usize::try_from(res).unwrap_or(0))
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        (out, data.buf)
+    }
+}
+
+/// `pwrite(fd, buf[from..], pos)` through the ring, on a descriptor the
+/// caller already has (no `dup` and close per use, as a tokio-uring `File`
+/// would need); `keep` holds it open until the kernel is done. The buffer
+/// comes back for reuse.
+pub async fn write_at(
+    fd: RawFd,
+    buf: Vec<u8>,
+    from: usize,
+    pos: u64,
+    keep: Keep,
+) -> (io::Result<usize>, Vec<u8>) {
+    let Some(rest) = buf.get(from..) else {
+        return (Err(io::Error::from(io::ErrorKind::InvalidInput)), buf);
+    };
+    let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+    let sqe = opcode::Write::new(types::Fd(fd), rest.as_ptr(), len)
+        .offset(pos)
+        .build();
+    // Moving the Vec into the stored data does not move its heap buffer,
+    // which the kernel reads until the completion.
+    UnsubmittedOneshot::new(WriteData { buf, _keep: keep }, WriteTransform, sqe)
+        .submit()
+        .await
+}

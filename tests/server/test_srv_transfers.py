@@ -231,6 +231,68 @@ def test_rest_applies_to_next_transfer_only(ftp, workdir):
     assert retr(ftp, "once.bin") == b"0123456789"
 
 
+# Up to this much of a clear binary transfer goes through a buffer instead of
+# a pipe (server/src/transfer.rs SMALL_FILE); the sizes around it, both ways.
+SMALL = 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 4096, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL + 5], ids=lambda s: f"{s}B"
+)
+def test_small_file_sizes_both_ways(ftp, workdir, size):
+    data = os.urandom(size)
+    name = f"s{size}.bin"
+    assert ftp.storbinary(f"STOR {name}", io.BytesIO(data)).startswith("226")
+    assert (workdir / name).read_bytes() == data
+    # Again over the complete file: the replace path (temporary file, rename).
+    data = os.urandom(size)
+    assert ftp.storbinary(f"STOR {name}", io.BytesIO(data)).startswith("226")
+    assert (workdir / name).read_bytes() == data
+    assert not [p.name for p in workdir.iterdir() if p.name.endswith(".part")]
+    assert retr(ftp, name) == data
+    for n in {1, size // 2, size}:
+        if n <= size:
+            assert retr(ftp, name, rest=n) == data[n:], n
+    # Sent in small pieces, the upload still arrives whole.
+    assert ftp.storbinary("STOR pieces.bin", io.BytesIO(data), blocksize=1000).startswith("226")
+    assert (workdir / "pieces.bin").read_bytes() == data
+
+
+def test_small_file_not_in_page_cache(ftp, workdir):
+    # The buffered start of a RETR reads from the page cache only
+    # (RWF_NOWAIT); a file whose pages are not there goes the splice way.
+    data = os.urandom(40_000)
+    path = workdir / "cold.bin"
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    for _ in range(3):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        assert retr(ftp, "cold.bin") == data
+        assert retr(ftp, "cold.bin", rest=12_345) == data[12_345:]
+
+
+def test_passive_ports_from_the_ephemeral_range(ftp, workdir):
+    # Without --passive-ports the server picks the port itself, at random in
+    # net.ipv4.ip_local_port_range (server/src/data.rs bind_anywhere).
+    lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = []
+    for _ in range(20):
+        resp = ftp.sendcmd("EPSV")
+        assert resp.startswith("229"), resp
+        ports.append(int(resp.split("|||")[1].split("|")[0]))
+    assert all(lo <= p <= hi for p in ports), (lo, hi, ports)
+    assert len(set(ports)) > 10, ports
+    # Each new EPSV replaced the last listener; transfers still work.
+    (workdir / "p.bin").write_bytes(b"ports")
+    assert retr(ftp, "p.bin") == b"ports"
+
+
 # ------------------------------------------------------------------ curl
 
 

@@ -82,7 +82,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         started: Instant::now(),
     };
     let sent = Cell::new(0);
-    let outcome = send(ctx, &mut conn, source, rest, ascii, &sent).await;
+    let outcome = send(ctx, &mut conn, source, rest, size, ascii, &sent).await;
     match outcome {
         xfer::Outcome::Done(n) => {
             if let Err(e) = conn.finish().await {
@@ -119,6 +119,7 @@ async fn send(
     conn: &mut DataConn,
     source: Source,
     rest: u64,
+    size: u64,
     ascii: bool,
     sent: &Cell<u64>,
 ) -> xfer::Outcome<u64> {
@@ -126,7 +127,7 @@ async fn send(
     let abort = conn.abort_handle();
     match source {
         Source::File(file) => {
-            let moving = transfer::send_file(conn, Rc::new(file), rest, ascii, stall, sent);
+            let moving = transfer::send_file(conn, Rc::new(file), rest, size, ascii, stall, sent);
             xfer::watch(ctx, &abort, moving).await
         }
         Source::Object(store, obj) => {
