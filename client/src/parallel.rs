@@ -28,7 +28,7 @@
 //! part has its 226 and the size matches.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
@@ -493,20 +493,25 @@ pub type Work<'a, J> = dyn Fn(&mut Ftp, &J, &AtomicBool, &dyn Fn(u64)) -> JobEnd
 
 /// Run `jobs` on the connections, each worker taking the next job in order
 /// (`announce` is called for each as it is taken, in order, so sftp's
-/// per-file lines keep their order). A job whose extra connection was lost
-/// is redone on the first connection afterwards. `work` gets a stop flag and
-/// a byte counter for the shared meter. Returns each job's end; a `Lost` in
-/// the result means the first connection is gone.
+/// per-file lines keep their order). `open` adds that many workers that
+/// first open their own connection with the connector: they log in while
+/// the others are already moving files (a login is an argon2id check on
+/// ringftpd, ~15-20 ms of its CPU each), and one that cannot connect just
+/// leaves its share to the others. A job whose extra connection was lost is
+/// redone on the first connection afterwards. `work` gets a stop flag and a
+/// byte counter for the shared meter. Returns each job's end (a `Lost`
+/// means the first connection is gone) and the connections opened here
+/// that are still usable, for the pool.
 pub fn run_jobs<J: Sync>(
     conns: &mut [&mut Ftp],
+    open: Option<(&Connector, usize)>,
     jobs: &[J],
     interrupt: &AtomicBool,
     progress: &mut dyn FnMut(u64),
     announce: &(dyn Fn(&J) + Sync),
     work: &Work<'_, J>,
-) -> Vec<JobEnd> {
+) -> (Vec<JobEnd>, Vec<Ftp>) {
     let next = Mutex::new(0usize);
-    let taken = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let bytes = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<()>();
@@ -518,40 +523,75 @@ pub fn run_jobs<J: Sync>(
         let i = *g;
         let job = jobs.get(i)?;
         *g += 1;
-        taken.fetch_add(1, Ordering::Relaxed);
         announce(job);
         Some(i)
     };
+    // One worker's loop on its connection: its jobs' ends, and whether the
+    // connection is still there.
+    let drive = |conn: &mut Ftp| -> (Vec<(usize, JobEnd)>, bool) {
+        let mut mine = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let Some(i) = take() else { break };
+            let Some(job) = jobs.get(i) else { break };
+            let end = work(conn, job, &stop, &add);
+            let lost = matches!(end, JobEnd::Lost(_));
+            mine.push((i, end));
+            if lost {
+                return (mine, false);
+            }
+        }
+        (mine, true)
+    };
     let mut ends: Vec<Option<JobEnd>> = jobs.iter().map(|_| None).collect();
     let mut redo: Vec<usize> = Vec::new();
+    let mut opened: Vec<Ftp> = Vec::new();
     let per_worker: Vec<Vec<(usize, JobEnd)>> = std::thread::scope(|s| {
         let mut handles = Vec::new();
+        let mut new_handles = Vec::new();
         for conn in conns.iter_mut() {
-            let (stop, tx, take, add) = (&stop, tx.clone(), &take, &add);
+            let (tx, drive) = (tx.clone(), &drive);
             handles.push(s.spawn(move || {
-                let mut mine = Vec::new();
-                while !stop.load(Ordering::SeqCst) {
-                    let Some(i) = take() else { break };
-                    let Some(job) = jobs.get(i) else { break };
-                    let end = work(conn, job, stop, add);
-                    let lost = matches!(end, JobEnd::Lost(_));
-                    mine.push((i, end));
-                    if lost {
-                        break;
-                    }
-                }
+                let (mine, _) = drive(conn);
                 let _ = tx.send(());
                 mine
             }));
         }
+        if let Some((connector, n)) = open {
+            for _ in 0..n {
+                let (tx, drive, stop, next) = (tx.clone(), &drive, &stop, &next);
+                new_handles.push(s.spawn(move || {
+                    let mut out = (Vec::new(), None);
+                    // Not when the others have taken every job meanwhile.
+                    let left = || *next.lock().unwrap_or_else(|p| p.into_inner()) < jobs.len();
+                    if !stop.load(Ordering::SeqCst) && left() {
+                        match connector.open() {
+                            Ok(mut f) => {
+                                let (mine, alive) = drive(&mut f);
+                                out = (mine, alive.then_some(f));
+                            }
+                            Err(e) => tracing::info!(error = %e, "extra connection not opened"),
+                        }
+                    }
+                    let _ = tx.send(());
+                    out
+                }));
+            }
+        }
         drop(tx);
-        wait_ticking(&rx, handles.len(), interrupt, &stop, || {
+        let running = handles.len() + new_handles.len();
+        wait_ticking(&rx, running, interrupt, &stop, || {
             progress(bytes.load(Ordering::Relaxed));
         });
-        handles
+        let mut lists: Vec<Vec<(usize, JobEnd)>> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
-            .collect()
+            .collect();
+        for h in new_handles {
+            let (mine, conn) = h.join().unwrap_or_default();
+            lists.push(mine);
+            opened.extend(conn);
+        }
+        lists
     });
     for (w, list) in per_worker.into_iter().enumerate() {
         for (i, end) in list {
@@ -581,9 +621,11 @@ pub fn run_jobs<J: Sync>(
         }
     }
     progress(bytes.load(Ordering::Relaxed));
-    ends.into_iter()
+    let ends = ends
+        .into_iter()
         .map(|e| e.unwrap_or(JobEnd::Failed))
-        .collect()
+        .collect();
+    (ends, opened)
 }
 
 /// `.<name>.ringftp-<random>.part` beside `remote` (the name the server's

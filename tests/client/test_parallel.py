@@ -366,6 +366,25 @@ def test_fewer_connections_than_asked(fixture_trees):
         _running.remove(srv)
 
 
+def test_tree_with_fewer_connections_than_asked(fixture_trees):
+    # The extra connections of get -r/put -r are opened by their workers
+    # while the first one already moves files; the two the server refuses
+    # (two sessions per address) leave their share to the others.
+    srv = start_ringftpd(fixture_trees, ["--max-per-ip", "2"])
+    try:
+        client = Client(ringftp_bin(), srv, fixture_trees)
+        _make_tree(fixture_trees.remote / "ftree", 60)
+        proc = batch(client, "get -r ftree", "put -r ftree ftree-back", args=SEG)
+        assert proc.returncode == 0, proc.stderr
+        assert logins(client) == 2
+        src = _tree(fixture_trees.remote / "ftree")
+        assert _tree(fixture_trees.local / "ftree") == src
+        assert _tree(fixture_trees.remote / "ftree-back") == src
+    finally:
+        srv.stop()
+        _running.remove(srv)
+
+
 def test_segmented_against_vsftpd(vs_client, fixture_trees):
     data = os.urandom(5 * MIB + 7)
     (fixture_trees.remote / "vs.bin").write_bytes(data)

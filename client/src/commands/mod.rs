@@ -308,7 +308,10 @@ pub fn run_file_jobs<J: Sync>(
         return Ok(());
     }
     let k = ctx.streams(false).min(jobs.len());
-    let mut extra = ctx.pool.take(k.saturating_sub(1));
+    // Idle extra connections at once; the missing ones are opened by their
+    // workers while the others already move files.
+    let mut extra = ctx.pool.take_idle(k.saturating_sub(1));
+    let missing = k.saturating_sub(1 + extra.len());
     let mut meter = if ctx.showprogress && total != 0 {
         Some(Meter::start(name, total, 0))
     } else {
@@ -324,8 +327,10 @@ pub fn run_file_jobs<J: Sync>(
     let mut conns: Vec<&mut Ftp> = std::iter::once(&mut ctx.ftp)
         .chain(extra.iter_mut())
         .collect();
-    let ends = parallel::run_jobs(
+    let open = ctx.pool.connector().map(|c| (c, missing));
+    let (ends, opened) = parallel::run_jobs(
         &mut conns,
+        open,
         jobs,
         ctx.interrupted,
         &mut progress,
@@ -337,6 +342,7 @@ pub fn run_file_jobs<J: Sync>(
         m.stop(last);
     }
     ctx.pool.put_back(extra);
+    ctx.pool.put_back(opened);
     let mut result = Ok(());
     for end in ends {
         match end {
