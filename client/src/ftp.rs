@@ -1027,11 +1027,18 @@ fn recv_into_file(
     let mut total = 0u64;
     let mut use_splice = true;
     let mut buf: Vec<u8> = Vec::new();
+    // Read first and poll only once a read found nothing: the bytes of a
+    // small file are usually there by the time its 150 is read, and a poll
+    // before every read was one more system call per file.
+    let mut wait = false;
     (ctl.progress)(offset);
     loop {
-        if !poll_fd(sock, libc::POLLIN, ctl.interrupt)? {
-            (ctl.progress)(offset + total);
-            continue;
+        if wait {
+            if !poll_fd(sock, libc::POLLIN, ctl.interrupt)? {
+                (ctl.progress)(offset + total);
+                continue;
+            }
+            wait = false;
         }
         if use_splice && total >= SPLICE_AFTER && pipe.is_none() {
             pipe = Some(make_pipe()?);
@@ -1051,7 +1058,11 @@ fn recv_into_file(
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.raw_os_error() {
-                    Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => {
+                        wait = true;
+                        continue;
+                    }
+                    Some(libc::EINTR) => continue,
                     Some(libc::EINVAL) => {
                         // Not a splice-able socket (never on Linux TCP): copy.
                         use_splice = false;
@@ -1091,12 +1102,19 @@ fn recv_into_file(
             if buf.is_empty() {
                 buf = vec![0u8; chunk.min(COPY_BUF)];
             }
-            let mut d = data;
-            let n = match d.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
+            // SAFETY: `buf` is valid for writes of its length.
+            let n =
+                unsafe { libc::recv(sock, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => wait = true,
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(e.into()),
+                }
+                continue;
+            }
+            let n = n as usize;
             let mut f = file;
             f.write_all(buf.get(..n).unwrap_or_default())
                 .map_err(FtpError::Local)?;
@@ -1129,9 +1147,12 @@ fn send_from_file(
     let start = Instant::now();
     let mut off = offset as libc::off_t;
     let mut total = 0u64;
+    // Poll for room only after a full chunk (the socket may be full now):
+    // a small file is then one sendfile and the one that finds its end.
+    let mut wait = false;
     (ctl.progress)(offset);
     loop {
-        if !poll_fd(sock, libc::POLLOUT, ctl.interrupt)? {
+        if wait && !poll_fd(sock, libc::POLLOUT, ctl.interrupt)? {
             (ctl.progress)(offset + total);
             continue;
         }
@@ -1141,10 +1162,15 @@ fn send_from_file(
         if n < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => {
+                    wait = true;
+                    continue;
+                }
+                Some(libc::EINTR) => continue,
                 _ => return Err(e.into()),
             }
         }
+        wait = n as usize >= want;
         if n == 0 {
             // End of file (the file may have shrunk or grown; we send what is there).
             break;
