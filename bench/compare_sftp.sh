@@ -8,7 +8,8 @@
 #
 # Options: --quick, --runs N, --out DIR (default bench/results/<date>-<host>[-quick]), --keep
 # (keep the temp dir), --skip A,B (leave out contenders, e.g. lftp,curl; the run then says so),
-# --cases 5,6 (run only these cases; default all), --help. BENCH_COMMIT=... names the commit in the summary when the tree is not a git checkout.
+# --cases 5,6 (run only these cases; default all), --bin-dir DIR (take ringftpd, ringftp and
+# ringftp-bench from DIR instead of building them: an older build side by side), --help. BENCH_COMMIT=... names the commit in the summary when the tree is not a git checkout.
 #
 # What it does (on a fresh Ubuntu/Debian machine, as root or with sudo):
 #   - installs what is missing: openssh-server, openssh-client, vsftpd, curl, lftp, iperf3
@@ -31,6 +32,7 @@ skipped() { [[ "$SKIP" == *",$1,"* ]]; }
 
 ORIG_ARGS=("$@")
 CASES=""
+BIN_DIR=""
 want_case() { [ -z "$CASES" ] || [[ "$CASES" == *",$1,"* ]]; }
 QUICK=0
 SKIP=","
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1 ;;
         --skip) SKIP=",$2,"; shift ;;
         --cases) CASES=",$2,"; shift ;;
+        --bin-dir) BIN_DIR="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare_sftp.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -104,19 +107,27 @@ done
 # ---------------------------------------------------------------------------------------------
 # Build.
 # ---------------------------------------------------------------------------------------------
-if skipped ringftp; then
+if [ -n "${BIN_DIR:-}" ]; then
+    log "binaries from $BIN_DIR (not built)"
+elif skipped ringftp; then
     log "building ringftpd (release)"
     cargo build --release --quiet -p ringftpd
 else
     log "building ringftpd and ringftp (release)"
     cargo build --release --quiet -p ringftpd -p ringftp
 fi
-log "building the load generator ringftp-bench (release)"
-cargo build --release --quiet -p ringftp-bench
-TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
-RINGFTPD="$TARGET/release/ringftpd"
-RINGFTP="$TARGET/release/ringftp"
-LOADGEN="$TARGET/release/ringftp-bench"
+if [ -n "${BIN_DIR:-}" ]; then
+    RINGFTPD="$BIN_DIR/ringftpd"
+    RINGFTP="$BIN_DIR/ringftp"
+    LOADGEN="$BIN_DIR/ringftp-bench"
+else
+    log "building the load generator ringftp-bench (release)"
+    cargo build --release --quiet -p ringftp-bench
+    TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+    RINGFTPD="$TARGET/release/ringftpd"
+    RINGFTP="$TARGET/release/ringftp"
+    LOADGEN="$TARGET/release/ringftp-bench"
+fi
 for b in "$RINGFTPD" "$LOADGEN"; do [ -x "$b" ] || die "missing $b after build"; done
 
 # ---------------------------------------------------------------------------------------------
