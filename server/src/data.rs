@@ -2,7 +2,8 @@
 //! (PORT/EPRT), with the checks of RFC 2577.
 //!
 //! - A passive listener binds on the control connection's local address, on a
-//!   port from the configured range (or one the kernel picks), and accepts
+//!   port from the configured range (or a random one of the kernel's ephemeral
+//!   range, see [`PortAllocator::listen`]), and accepts
 //!   exactly one data connection: the first from the session's client IP. A
 //!   connection from any other IP is closed and the listener keeps waiting
 //!   until the data timeout (425); once the one connection is accepted the
