@@ -95,6 +95,38 @@ def test_kill9_mid_stor_keeps_old_file_and_restart_sweeps_temp(make_server):
     ftp.quit()
 
 
+def test_control_connection_lost_mid_stor_aborts_at_once(make_server):
+    """The client's control connection ends (FIN) while its data connection
+    stays open and silent: nobody is left to report to, so the upload is
+    aborted then, not at the data timeout (120 s here); the old file keeps
+    its bytes and no temporary file is left."""
+    srv = make_server(config={"data_timeout": 120})
+    old = os.urandom(1024 * 1024)
+    (srv.root / "dir" / "old.bin").write_bytes(old)
+    r, d = start_upload(srv, "/dir/old.bin")
+    d.sendall(os.urandom(2 * 1024 * 1024))
+    wait_for(
+        lambda: any((srv.root / "dir" / t).stat().st_size > 0 for t in temp_files(srv.root / "dir")),
+        20,
+        "the upload's temporary file",
+    )
+    r.sock.shutdown(socket.SHUT_RDWR)
+    r.close()
+    line = wait_for(
+        lambda: re.search(r'transfer .*path="/dir/old.bin".*result="aborted"', srv.log()),
+        20,
+        "the aborted upload's log line",
+    )
+    assert "bytes=" in line.group(0)
+    assert wait_for(lambda: temp_files(srv.root / "dir") == [] or None, 10, "the temp file to go")
+    d.close()
+    assert (srv.root / "dir" / "old.bin").read_bytes() == old
+    # The server goes on.
+    ftp = srv.ftp()
+    assert ftp.voidcmd("NOOP").startswith("200")
+    ftp.quit()
+
+
 def test_start_never_sweeps_a_live_upload_of_another_instance(make_server):
     """Two servers on one tree: the second one's start-up sweep leaves the
     first one's running upload alone, and that upload then completes."""

@@ -363,9 +363,10 @@ def test_cut_off_stor_leaves_no_trace(s3_server, tmp_path, how, old):
     bucket = s3_server.s3
     srv = s3_server
     if how == "control-lost":
-        # Nothing more arrives: the data timeout (3 s here) ends the upload.
+        # A long data timeout: only the control connection's end can stop
+        # the upload within the test's wait.
         srv = start_server(tmp_path / "dt", s3=bucket, users=s3_server.users,
-                           config={"data_timeout": 3, "s3": {"part_size": "5M"}})
+                           config={"data_timeout": 120, "s3": {"part_size": "5M"}})
     before = os.urandom(6 * MIB) if old else None
     if before is not None:
         bucket.put("keep.bin", before)
@@ -388,10 +389,12 @@ def test_cut_off_stor_leaves_no_trace(s3_server, tmp_path, how, old):
         assert codes[-1] in ("226", "225"), codes
     else:
         # The client is gone while its data connection stays open (closing
-        # it would be a clean end of the upload): aborted at the latest by
-        # the data timeout.
+        # it would be a clean end of the upload): the control connection's
+        # end aborts the upload. shutdown() sends the FIN: ftplib's
+        # makefile() keeps the descriptor open past sock.close().
+        ftp.sock.shutdown(socket.SHUT_RDWR)
         ftp.sock.close()
-        assert wait_for(lambda: bucket.uploads() == [], timeout=30), bucket.uploads()
+        assert wait_for(lambda: bucket.uploads() == [], timeout=20), bucket.uploads()
         conn.close()
     assert wait_for(lambda: bucket.uploads() == []), bucket.uploads()
     if before is not None:
