@@ -487,69 +487,76 @@ def main():
         "",
     ]
     md += ["## Targets (bench/README.md)", ""] + targets(stats) + [""]
-    md += [f"## Case 1: get and put of one {big} random file", ""]
-    md += [
-        (
-            "`-file`: into a real file (page cache, no fsync); `-null`: into /dev/null (get) or a "
-            "null device node inside the served directory (put). Time includes connecting and "
-            "logging in."
-        ),
-        "",
-    ]
-    md += transfer_table(
-        stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", ["sftp", "curl", "iperf3"]
-    ) + [""]
-    md += curl_phase_table(stats) + [""]
-    md += [f"## Case 2: get -r and put -r of {small} files", ""]
-    md += transfer_table(
-        stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", ["sftp", "lftp"]
-    ) + [""]
-    md += [
-        (
-            f"## Case 3: {params.get('c3_clients', '?')} clients at once, each downloading its own "
-            f"{params.get('c3_mib', '?')} MiB file (ringftp-bench download)"
-        ),
-        "",
-    ]
-    md += [
-        (
-            "Aggregate rate: all bytes over the time from the common start to the last 226 "
-            "(logins one after another before the start are not timed)."
-        ),
-        "",
-    ]
-    md += case3(stats) + [""]
-    md += ["## Case 4: logged-in idle sessions (ringftp-bench idle)", ""]
-    md += [
-        (
-            "Memory is read from /proc before opening the sessions and after all are logged in, "
-            "summed over the server's process tree (vsftpd forks per session; PSS splits shared "
-            "pages fairly among them). Kernel socket memory is not included. ringftpd is "
-            "restarted before each run."
-        ),
-        "",
-    ]
-    md += case4(stats) + [""]
-    md += [f"## Case 5: one {big} file over 4 connections (segments)", ""]
-    md += [
-        (
-            "Into a real file. ringftp cuts the file into 4 parts (REST + RETR/STOR per part); "
-            "lftp pget -n 4 against the same ringftpd; dd writes the same bytes into the served "
-            "directory in the same run (what the page cache allowed at that moment)."
-        ),
-        "",
-    ]
-    md += transfer_table(
-        stats, 5, C5_OPS, C5_ORDER, "mib_s", "MiB/s", ["lftp-pget", "ringftp-1", "dd"]
-    ) + [""]
-    md += [f"## Case 6: get -r and put -r of {small} files, 4 in flight", ""]
-    md += transfer_table(
-        stats, 6, C2_OPS, C6_ORDER, "files_s", "files/s", ["lftp-par"]
-    ) + [""]
-    md += [f"## Case 7: get and put of one {big} file over FTPS (PROT P)", ""]
-    md += transfer_table(
-        stats, 7, C5_OPS, C7_ORDER, "mib_s", "MiB/s", ["sftp-aes128gcm"]
-    ) + [""]
+    if ops_of(stats, 1):
+        md += [f"## Case 1: get and put of one {big} random file", ""]
+        md += [
+            (
+                "`-file`: into a real file (page cache, no fsync); `-null`: into /dev/null (get) or a "
+                "null device node inside the served directory (put). Time includes connecting and "
+                "logging in."
+            ),
+            "",
+        ]
+        md += transfer_table(
+            stats, 1, C1_OPS, C1_ORDER, "mib_s", "MiB/s", ["sftp", "curl", "iperf3"]
+        ) + [""]
+        md += curl_phase_table(stats) + [""]
+    if ops_of(stats, 2):
+        md += [f"## Case 2: get -r and put -r of {small} files", ""]
+        md += transfer_table(
+            stats, 2, C2_OPS, C2_ORDER, "files_s", "files/s", ["sftp", "lftp"]
+        ) + [""]
+    if ops_of(stats, 3):
+        md += [
+            (
+                f"## Case 3: {params.get('c3_clients', '?')} clients at once, each downloading its own "
+                f"{params.get('c3_mib', '?')} MiB file (ringftp-bench download)"
+            ),
+            "",
+        ]
+        md += [
+            (
+                "Aggregate rate: all bytes over the time from the common start to the last 226 "
+                "(logins one after another before the start are not timed)."
+            ),
+            "",
+        ]
+        md += case3(stats) + [""]
+    if ops_of(stats, 4):
+        md += ["## Case 4: logged-in idle sessions (ringftp-bench idle)", ""]
+        md += [
+            (
+                "Memory is read from /proc before opening the sessions and after all are logged in, "
+                "summed over the server's process tree (vsftpd forks per session; PSS splits shared "
+                "pages fairly among them). Kernel socket memory is not included. ringftpd is "
+                "restarted before each run."
+            ),
+            "",
+        ]
+        md += case4(stats) + [""]
+    if ops_of(stats, 5):
+        md += [f"## Case 5: one {big} file over 4 connections (segments)", ""]
+        md += [
+            (
+                "Into a real file. ringftp cuts the file into 4 parts (REST + RETR/STOR per part); "
+                "lftp pget -n 4 against the same ringftpd; dd writes the same bytes into the served "
+                "directory in the same run (what the page cache allowed at that moment)."
+            ),
+            "",
+        ]
+        md += transfer_table(
+            stats, 5, C5_OPS, C5_ORDER, "mib_s", "MiB/s", ["lftp-pget", "ringftp-1", "dd"]
+        ) + [""]
+    if ops_of(stats, 6):
+        md += [f"## Case 6: get -r and put -r of {small} files, 4 in flight", ""]
+        md += transfer_table(
+            stats, 6, C2_OPS, C6_ORDER, "files_s", "files/s", ["lftp-par"]
+        ) + [""]
+    if ops_of(stats, 7):
+        md += [f"## Case 7: get and put of one {big} file over FTPS (PROT P)", ""]
+        md += transfer_table(
+            stats, 7, C5_OPS, C7_ORDER, "mib_s", "MiB/s", ["sftp-aes128gcm"]
+        ) + [""]
     md += case8(stats, params)
     (out / "summary.md").write_text("\n".join(md))
 
