@@ -337,7 +337,12 @@ fn wait_signals(
     stop: &tokio::sync::watch::Sender<bool>,
 ) {
     let set = signal_set();
-    let mut stopping = false;
+    // When the first SIGINT/SIGTERM came. One that follows within
+    // `ECHO` is the same request delivered twice (GNU `timeout` signals the
+    // process, then its process group; `kill 0` from a wrapper script does
+    // the same), not a person asking again, who takes longer than that.
+    const ECHO: std::time::Duration = std::time::Duration::from_millis(100);
+    let mut stopping: Option<std::time::Instant> = None;
     loop {
         let mut sig: libc::c_int = 0;
         // SAFETY: valid sigset and out pointer.
@@ -355,13 +360,16 @@ fn wait_signals(
                 }
                 Err(e) => tracing::error!(error = %e, "users file not reloaded"),
             },
-            _ if stopping => {
+            _ if stopping.is_some_and(|t| t.elapsed() < ECHO) => {
+                tracing::debug!(signal = sig, "repeated signal ignored");
+            }
+            _ if stopping.is_some() => {
                 tracing::warn!("second signal: exiting now");
                 std::process::exit(130);
             }
             _ => {
                 tracing::info!("shutting down");
-                stopping = true;
+                stopping = Some(std::time::Instant::now());
                 let _ = stop.send(true);
             }
         }

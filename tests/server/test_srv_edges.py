@@ -262,6 +262,32 @@ def test_second_sigterm_exits_at_once(make_server):
     conn.close()
 
 
+def test_sigterm_from_timeout_is_one_graceful_stop(tmp_path):
+    """GNU timeout sends SIGTERM to the server and then to its whole
+    process group, so the signal arrives twice within microseconds: that is
+    one request to stop (exit 0), not the "second signal" that exits at once
+    (130)."""
+    from ringftptest import PASSWORDS, add_user, ensure_built
+
+    binary = ensure_built()
+    root = tmp_path / "root"
+    root.mkdir()
+    users = tmp_path / "users.toml"
+    add_user(binary, users, "alice", PASSWORDS["alice"])
+    log = tmp_path / "log"
+    with open(log, "wb") as err:
+        rc = subprocess.run(
+            ["timeout", "--preserve-status", "-s", "TERM", "2", str(binary), "serve",
+             "--listen", "127.0.0.1:0", "--root", str(root), "--users", str(users),
+             "--tls", "off"],
+            stdout=subprocess.DEVNULL, stderr=err, timeout=30,
+        ).returncode
+    text = log.read_text(errors="replace")
+    assert "listening on" in text, text
+    assert "second signal" not in text, text
+    assert rc == 0, (rc, text)
+
+
 def test_stat_listing_cannot_inject_replies(server, workdir):
     """A file name with CR LF must not end the STAT reply early."""
     (workdir / "inj\r\n221 Bye").write_bytes(b"x")
