@@ -1027,10 +1027,12 @@ fn recv_into_file(
     let mut total = 0u64;
     let mut use_splice = true;
     let mut buf: Vec<u8> = Vec::new();
-    // Read first and poll only once a read found nothing: the bytes of a
-    // small file are usually there by the time its 150 is read, and a poll
-    // before every read was one more system call per file.
-    let mut wait = false;
+    // Poll before the first read (the bytes usually come just after the
+    // 150), then read until a read finds nothing: the end of a small file
+    // mostly arrives with its bytes, and a poll before every read was one
+    // more system call per file (strace: reading first from the start made
+    // the first read an EAGAIN more often than not).
+    let mut wait = true;
     (ctl.progress)(offset);
     loop {
         if wait {
