@@ -181,87 +181,130 @@ impl TlsConfig {
 
     /// TLS for one control session (AUTH TLS): its server connection, and
     /// the settings for its data connections. Both share a session store of
-    /// their own: the control handshake fills it (a TLS 1.2 session id, or
-    /// TLS 1.3 tickets), data connections may only resume from it and add
-    /// nothing (no tickets, no new sessions), so it stays a few entries.
+    /// their own, so a data connection can only resume this session: the
+    /// control handshake fills it (a TLS 1.2 session id, or TLS 1.3
+    /// tickets). Whether data connections add a ticket each depends on the
+    /// client (see [`Sessions::wants_tickets`]).
     pub fn session(
         &self,
         require_resume: bool,
     ) -> Result<(ServerConnection, DataTls), rustls::Error> {
-        let store = Arc::new(Mutex::new(VecDeque::new()));
+        let store = Arc::new(SessionStore::default());
         let mut control = (*self.server).clone();
-        control.session_storage = Arc::new(SessionStore {
-            entries: Arc::clone(&store),
-            writable: true,
-        });
+        control.session_storage = Arc::clone(&store) as Arc<dyn StoresServerSessions>;
+        control.send_tls13_tickets = CONTROL_TICKETS;
         let mut data = (*self.server).clone();
-        data.session_storage = Arc::new(SessionStore {
-            entries: store,
-            writable: false,
-        });
+        data.session_storage = Arc::clone(&store) as Arc<dyn StoresServerSessions>;
         data.send_tls13_tickets = 0;
+        let mut ticketing = data.clone();
+        ticketing.send_tls13_tickets = 1;
         let conn = ServerConnection::new(Arc::new(control))?;
         Ok((
             conn,
             DataTls {
                 config: Arc::new(data),
+                ticketing: Arc::new(ticketing),
+                store,
                 require_resume,
             },
         ))
     }
 }
 
-/// Entries one control session keeps: a TLS 1.2 session id or the two
-/// TLS 1.3 tickets of its handshake, with room to spare.
-const SESSION_ENTRIES: usize = 4;
+/// TLS 1.3 tickets the control handshake sends: enough for a client that
+/// uses each ticket once (as rustls' client must) to resume two data
+/// connections, which shows it does, and a third, which brings the next.
+const CONTROL_TICKETS: usize = 3;
 
-type Entries = Arc<Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>>;
+/// Entries one control session keeps: a TLS 1.2 session id, or the TLS 1.3
+/// tickets of its handshake and of its data connections, the newest. A
+/// client holds only a few unused ones (rustls offers its newest).
+const SESSION_ENTRIES: usize = 8;
 
-/// One control session's TLS sessions (rustls' `StoresServerSessions`). The
-/// data side reads without consuming: a TLS 1.3 ticket is single-use only to
-/// stop 0-RTT replay, and 0-RTT is off here, while FTP clients (lftp, curl,
-/// ftplib with `session=`) offer the control connection's one ticket on every
-/// data connection.
-#[derive(Debug)]
+/// One control session's TLS sessions (rustls' `StoresServerSessions`).
+///
+/// `take` does not consume: a TLS 1.3 ticket is single-use only to stop
+/// 0-RTT replay, and 0-RTT is off here, while lftp, curl and ftplib
+/// (`session=`) offer the control connection's one ticket on every data
+/// connection. Other clients use each ticket once (ringftp: rustls' client
+/// cache hands each out once), and after the control handshake's tickets
+/// could not resume any more data connections: `--tls required` refused
+/// the third transfer with 522. For them each data connection's handshake
+/// sends one new ticket, which the next one resumes with.
+#[derive(Debug, Default)]
 struct SessionStore {
-    entries: Entries,
-    writable: bool,
+    sessions: Mutex<Sessions>,
+}
+
+#[derive(Debug, Default)]
+struct Sessions {
+    /// (key, value, times taken), oldest first.
+    entries: VecDeque<(Vec<u8>, Vec<u8>, u32)>,
+    /// Resumptions with a ticket never used before.
+    fresh: u32,
+    /// A ticket was offered again.
+    reused: bool,
+}
+
+impl Sessions {
+    /// Whether data connections should send a ticket: only to a client seen
+    /// using a fresh ticket for each resumption and never one twice. A
+    /// ticket to a client that offers the same one again is never read by
+    /// it during an upload (curl), and a socket closed with unread data
+    /// sends RST, which cut the upload.
+    fn wants_tickets(&self) -> bool {
+        !self.reused && self.fresh >= 2
+    }
 }
 
 impl StoresServerSessions for SessionStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if !self.writable {
-            return false;
-        }
-        let Ok(mut e) = self.entries.lock() else {
+        let Ok(mut s) = self.sessions.lock() else {
             return false;
         };
-        e.retain(|(k, _)| *k != key);
-        if e.len() >= SESSION_ENTRIES {
-            e.pop_front();
+        s.entries.retain(|(k, _, _)| *k != key);
+        if s.entries.len() >= SESSION_ENTRIES {
+            s.entries.pop_front();
         }
-        e.push_back((key, value));
+        s.entries.push_back((key, value, 0));
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let e = self.entries.lock().ok()?;
-        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        let s = self.sessions.lock().ok()?;
+        s.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, _)| v.clone())
     }
 
+    /// TLS 1.3 resumption (TLS 1.2 session ids go through `get`).
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.get(key)
+        let mut s = self.sessions.lock().ok()?;
+        let (_, value, taken) = s.entries.iter_mut().find(|(k, _, _)| k == key)?;
+        let value = value.clone();
+        *taken += 1;
+        if *taken == 1 {
+            s.fresh += 1;
+        } else {
+            s.reused = true;
+        }
+        Some(value)
     }
 
     fn can_cache(&self) -> bool {
-        self.writable
+        true
     }
 }
 
 /// The TLS settings of one control session's data connections.
 #[derive(Clone)]
 pub struct DataTls {
+    /// Sends no ticket.
     config: Arc<ServerConfig>,
+    /// Sends one ticket (`Sessions::wants_tickets`).
+    ticketing: Arc<ServerConfig>,
+    store: Arc<SessionStore>,
     /// `--tls required`: refuse a data connection that does not resume.
     require_resume: bool,
 }
@@ -367,7 +410,17 @@ impl TlsStream {
         config: &DataTls,
         stall: Duration,
     ) -> Result<TlsStream, rustls::Error> {
-        let mut conn = Box::new(ServerConnection::new(Arc::clone(&config.config))?);
+        let tickets = config
+            .store
+            .sessions
+            .lock()
+            .is_ok_and(|s| s.wants_tickets());
+        let chosen = if tickets {
+            &config.ticketing
+        } else {
+            &config.config
+        };
+        let mut conn = Box::new(ServerConnection::new(Arc::clone(chosen))?);
         conn.set_buffer_limit(Some(SEND_QUEUE));
         Ok(TlsStream {
             stream,
@@ -518,5 +571,57 @@ impl TlsStream {
         let res = self.flush().await;
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(keys: &[&[u8]]) -> SessionStore {
+        let s = SessionStore::default();
+        for k in keys {
+            assert!(s.put(k.to_vec(), b"v".to_vec()));
+        }
+        s
+    }
+
+    fn wants(s: &SessionStore) -> bool {
+        s.sessions.lock().is_ok_and(|s| s.wants_tickets())
+    }
+
+    #[test]
+    fn a_client_using_each_ticket_once_gets_new_ones() {
+        let s = store_with(&[b"t1", b"t2", b"t3"]);
+        assert_eq!(s.take(b"t3").as_deref(), Some(&b"v"[..]));
+        assert!(!wants(&s), "one resumption proves nothing");
+        assert!(s.take(b"t2").is_some());
+        assert!(wants(&s));
+        assert!(s.take(b"nope").is_none());
+        assert!(wants(&s));
+    }
+
+    #[test]
+    fn a_client_offering_a_ticket_again_gets_none() {
+        let s = store_with(&[b"t1", b"t2", b"t3"]);
+        assert!(s.take(b"t3").is_some());
+        assert!(s.take(b"t3").is_some(), "take does not consume");
+        assert!(s.take(b"t2").is_some());
+        assert!(!wants(&s));
+    }
+
+    #[test]
+    fn the_store_keeps_the_newest_entries() {
+        let s = SessionStore::default();
+        for i in 0..(SESSION_ENTRIES as u8 + 3) {
+            s.put(vec![i], vec![i]);
+        }
+        assert!(s.get(&[0]).is_none());
+        assert!(s.get(&[2]).is_none());
+        assert_eq!(s.get(&[3]), Some(vec![3]));
+        assert_eq!(
+            s.get(&[SESSION_ENTRIES as u8 + 2]),
+            Some(vec![SESSION_ENTRIES as u8 + 2])
+        );
     }
 }

@@ -408,6 +408,34 @@ def test_segmented_transfers_over_tls(client):
         stop(srv)
 
 
+def test_many_protected_transfers_on_one_connection(client):
+    # rustls offers each TLS 1.3 ticket once; the control handshake brings
+    # two. Every protected data connection must bring the next one, or with
+    # `--tls required` the third transfer on a connection gets 522.
+    required = ["--tls", "required"] if ringftpd_has_tls_mode() else ["--tls-required"]
+    srv, tls_only = other_server(client, extra_args=required)
+    try:
+        # Uploads first: they must carry the next tickets too.
+        tree = tls_only.fx.local / "src" / "many"
+        tree.mkdir(parents=True)
+        files = {f"f{i:02}": os.urandom(4096 + i) for i in range(12)}
+        for n, b in files.items():
+            (tree / n).write_bytes(b)
+        proc = tls_only.run(
+            "--parallel", "1", "-b", "-", tls_only.dest,
+            stdin=b"lcd src\nput -r many\nlcd ..\nget -r many got\nls -l many\nget many/f00 one\n",
+        )
+        assert proc.returncode == 0, proc.stderr
+        for n, b in files.items():
+            assert (tls_only.fx.remote / "many" / n).read_bytes() == b, n
+            assert (tls_only.fx.local / "got" / n).read_bytes() == b, n
+        assert (tls_only.fx.local / "one").read_bytes() == files["f00"]
+        assert "f11" in proc.stdout.decode()
+        assert "reuse required" not in srv.log()
+    finally:
+        stop(srv)
+
+
 def test_certificate_valid_under_a_ca_needs_no_question(client, tmp_path):
     # A private CA, trusted through SSL_CERT_FILE (the standard way to name
     # the system's roots), and a leaf for "localhost" signed by it.
