@@ -24,9 +24,9 @@ use ringftp_proto::command::TransferType;
 use ringftp_proto::reply::Reply;
 
 use super::{fs, fs_reply, rel, xfer, Ctx};
-use crate::storage::s3::S3Store;
-use crate::storage::{Storage, UploadMode};
-use crate::{log, transfer};
+use crate::data::DataConn;
+use crate::storage::{s3, FsError, Jail, Storage, UploadMode};
+use crate::{jail, log, transfer};
 
 pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64, append: bool) -> Reply {
     let mode = if append {
@@ -57,57 +57,27 @@ pub async fn receive(
             return r;
         }
     };
-    let r = rel(&abs);
-    let jail = match &ctx.login.storage {
-        Storage::Local(jail) => jail.clone(),
-        Storage::S3(store) => {
-            let store = store.clone();
-            return receive_object(ctx, arg, &abs, &store, mode, unique).await;
-        }
-    };
-    let upload = match fs(&jail, move |j| j.create_upload(&r, mode)).await {
-        Ok(u) => u,
-        Err(e) => {
+    let mut target = match Target::create(&ctx.login.storage, arg, rel(&abs), mode).await {
+        Ok(t) => t,
+        Err(reply) => {
             xfer::discard(ctx);
-            return fs_reply(arg, &e);
+            return reply;
         }
     };
     let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(reply) => {
-            let _ = fs(&jail, move |_| {
-                upload.abort();
-                Ok(())
-            })
-            .await;
+            target.abort().await;
             return reply;
         }
     };
     let opening = unique.unwrap_or_else(|| "Ok to send data.".to_string());
     if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
         conn.abort();
-        let _ = fs(&jail, move |_| {
-            upload.abort();
-            Ok(())
-        })
-        .await;
+        target.abort().await;
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let ascii = ctx.login.ty == TransferType::Ascii;
-    let stall = ctx.shared.config.data_timeout;
-    let file = match upload.file().try_clone() {
-        Ok(f) => Rc::new(f),
-        Err(e) => {
-            conn.abort();
-            let _ = fs(&jail, move |_| {
-                upload.abort();
-                Ok(())
-            })
-            .await;
-            return Reply::new(451, format!("Local error: {e}."));
-        }
-    };
-    let offset = upload.offset();
     let record = log::Transfer {
         user: ctx.login.user.clone(),
         peer: ctx.peer,
@@ -116,15 +86,8 @@ pub async fn receive(
         ascii,
         started: Instant::now(),
     };
-    // What reached the file before a failure (fstat; the file is local).
-    let partial = |f: &std::fs::File| f.metadata().map_or(0, |m| m.len().saturating_sub(offset));
-    let abort = conn.abort_handle();
-    let outcome = xfer::watch(
-        ctx,
-        &abort,
-        transfer::receive_file(&mut conn, file, offset, ascii, stall),
-    )
-    .await;
+    let received = Cell::new(0);
+    let outcome = target.receive(ctx, &mut conn, ascii, &received).await;
     match outcome {
         xfer::Outcome::Done(n) => {
             if conn.is_tls() {
@@ -133,12 +96,7 @@ pub async fn receive(
                 let _ = conn.finish().await;
             }
             drop(conn);
-            let committed = if upload.needs_commit() {
-                fs(&jail, move |_| upload.commit()).await
-            } else {
-                upload.commit()
-            };
-            match committed {
+            match target.commit().await {
                 Ok(()) => {
                     record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
                     Reply::new(226, "Transfer complete.")
@@ -150,112 +108,122 @@ pub async fn receive(
             }
         }
         xfer::Outcome::Failed(e) => {
-            let n = partial(upload.file());
+            let n = target.partial(&received);
             record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
             conn.abort();
-            let _ = fs(&jail, move |_| {
-                upload.abort();
-                Ok(())
-            })
-            .await;
+            target.abort().await;
             xfer::failure_reply(&e)
         }
         xfer::Outcome::Aborted => {
-            let n = partial(upload.file());
+            let n = target.partial(&received);
             record.done(n, log::Outcome::Aborted, ctx.shared.xferlog.as_ref());
-            let _ = fs(&jail, move |_| {
-                upload.abort();
-                Ok(())
-            })
-            .await;
+            target.abort().await;
             xfer::abort_replies(ctx).await
         }
     }
 }
 
-/// [`receive`] into an object: a multipart upload committed only on success.
-async fn receive_object(
-    ctx: &mut Ctx<'_>,
-    arg: &str,
-    abs: &str,
-    store: &S3Store,
-    mode: UploadMode,
-    unique: Option<String>,
-) -> Reply {
-    let mut upload = match store.create_upload(&rel(abs), mode).await {
-        Ok(u) => u,
-        Err(e) => {
-            xfer::discard(ctx);
-            return fs_reply(arg, &e);
+/// Where an upload's bytes go until it is committed or aborted.
+enum Target {
+    /// A file under the jail (a temporary one over an existing file); the
+    /// second handle is what the transfer writes through.
+    File(Jail, jail::Upload, Rc<std::fs::File>),
+    /// A multipart upload (or one PutObject) of an object.
+    Object(s3::Upload),
+}
+
+impl Target {
+    /// Starts the upload of `rel`; a refusal is the reply for `arg`.
+    async fn create(
+        storage: &Storage,
+        arg: &str,
+        rel: String,
+        mode: UploadMode,
+    ) -> Result<Target, Reply> {
+        let jail = match storage {
+            Storage::Local(jail) => jail.clone(),
+            Storage::S3(store) => {
+                return match store.create_upload(&rel, mode).await {
+                    Ok(u) => Ok(Target::Object(u)),
+                    Err(e) => Err(fs_reply(arg, &e)),
+                }
+            }
+        };
+        let upload = match fs(&jail, move |j| j.create_upload(&rel, mode)).await {
+            Ok(u) => u,
+            Err(e) => return Err(fs_reply(arg, &e)),
+        };
+        match upload.file().try_clone() {
+            Ok(file) => Ok(Target::File(jail, upload, Rc::new(file))),
+            Err(e) => {
+                let _ = fs(&jail, move |_| {
+                    upload.abort();
+                    Ok(())
+                })
+                .await;
+                Err(Reply::new(451, format!("Local error: {e}.")))
+            }
         }
-    };
-    let mut conn = match xfer::open(ctx).await {
-        Ok(c) => c,
-        Err(reply) => {
-            upload.abort().await;
-            return reply;
-        }
-    };
-    let opening = unique.unwrap_or_else(|| "Ok to send data.".to_string());
-    if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
-        conn.abort();
-        upload.abort().await;
-        return Reply::new(426, "Connection closed; transfer aborted.");
     }
-    let ascii = ctx.login.ty == TransferType::Ascii;
-    let stall = ctx.shared.config.data_timeout;
-    let record = log::Transfer {
-        user: ctx.login.user.clone(),
-        peer: ctx.peer,
-        direction: log::Direction::Upload,
-        path: abs,
-        ascii,
-        started: Instant::now(),
-    };
-    let received = Cell::new(0);
-    let abort = conn.abort_handle();
-    let outcome = xfer::watch(
-        ctx,
-        &abort,
-        transfer::receive_upload(&mut conn, &mut upload, ascii, stall, &received),
-    )
-    .await;
-    match outcome {
-        xfer::Outcome::Done(n) => {
-            if conn.is_tls() {
-                // As for a file: answer the client's close_notify.
-                let _ = conn.finish().await;
+
+    /// Moves the bytes while watching the control connection for ABOR;
+    /// `received` follows them into an object.
+    async fn receive(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        conn: &mut DataConn,
+        ascii: bool,
+        received: &Cell<u64>,
+    ) -> xfer::Outcome<u64> {
+        let stall = ctx.shared.config.data_timeout;
+        let abort = conn.abort_handle();
+        match self {
+            Target::File(_, upload, file) => {
+                let moving =
+                    transfer::receive_file(conn, Rc::clone(file), upload.offset(), ascii, stall);
+                xfer::watch(ctx, &abort, moving).await
             }
-            drop(conn);
-            match upload.commit().await {
-                Ok(()) => {
-                    record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
-                    Reply::new(226, "Transfer complete.")
-                }
-                Err(e) => {
-                    record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
-                    fs_reply(arg, &e)
-                }
+            Target::Object(upload) => {
+                let moving = transfer::receive_upload(conn, upload, ascii, stall, received);
+                xfer::watch(ctx, &abort, moving).await
             }
         }
-        xfer::Outcome::Failed(e) => {
-            conn.abort();
-            upload.abort().await;
-            record.done(
-                received.get(),
-                log::Outcome::Failed(&e),
-                ctx.shared.xferlog.as_ref(),
-            );
-            xfer::failure_reply(&e)
+    }
+
+    /// What arrived before a failure: a file's growth (fstat; the file is
+    /// local), an object's count.
+    fn partial(&self, received: &Cell<u64>) -> u64 {
+        match self {
+            Target::File(_, upload, file) => file
+                .metadata()
+                .map_or(0, |m| m.len().saturating_sub(upload.offset())),
+            Target::Object(_) => received.get(),
         }
-        xfer::Outcome::Aborted => {
-            upload.abort().await;
-            record.done(
-                received.get(),
-                log::Outcome::Aborted,
-                ctx.shared.xferlog.as_ref(),
-            );
-            xfer::abort_replies(ctx).await
+    }
+
+    /// Puts the upload in place (a rename on the blocking pool when it went
+    /// to a temporary file; completing the multipart upload).
+    async fn commit(self) -> Result<(), FsError> {
+        match self {
+            Target::File(jail, upload, _) if upload.needs_commit() => {
+                fs(&jail, move |_| upload.commit()).await
+            }
+            Target::File(_, upload, _) => upload.commit(),
+            Target::Object(upload) => upload.commit().await,
+        }
+    }
+
+    /// Drops what arrived: the old file or object stays as it was.
+    async fn abort(self) {
+        match self {
+            Target::File(jail, upload, _) => {
+                let _ = fs(&jail, move |_| {
+                    upload.abort();
+                    Ok(())
+                })
+                .await;
+            }
+            Target::Object(upload) => upload.abort().await,
         }
     }
 }
