@@ -4,14 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{pattern, Ftp};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-use ringftp_proto::addr::parse_epsv;
-use ringftp_proto::reply::{parse_reply, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringftpd");
 
@@ -79,72 +80,6 @@ fn start() -> Server {
         root,
         _etc: etc,
     }
-}
-
-struct Ftp {
-    ctl: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Ftp {
-    fn connect(addr: SocketAddr) -> Ftp {
-        let ctl = TcpStream::connect(addr).unwrap();
-        ctl.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut f = Ftp {
-            ctl,
-            buf: Vec::new(),
-        };
-        assert_eq!(f.reply().code, 220);
-        f
-    }
-
-    fn reply(&mut self) -> Reply {
-        loop {
-            if let Some((r, used)) = parse_reply(&self.buf).unwrap() {
-                self.buf.drain(..used);
-                return r;
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.ctl.read(&mut chunk).unwrap();
-            assert!(n > 0, "server closed the control connection");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn cmd(&mut self, line: &str) -> Reply {
-        self.ctl
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
-    }
-
-    fn login(addr: SocketAddr) -> Ftp {
-        let mut f = Ftp::connect(addr);
-        assert_eq!(f.cmd("USER alice").code, 331);
-        assert_eq!(f.cmd("PASS secret").code, 230);
-        assert_eq!(f.cmd("TYPE I").code, 200);
-        f
-    }
-
-    fn data(&mut self) -> TcpStream {
-        let r = self.cmd("EPSV");
-        assert_eq!(r.code, 229, "{r:?}");
-        let port = parse_epsv(&r.text()).unwrap();
-        let ip = self.ctl.peer_addr().unwrap().ip();
-        TcpStream::connect((ip, port)).unwrap()
-    }
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn read_all(mut s: TcpStream) -> Vec<u8> {
