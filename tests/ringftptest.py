@@ -40,6 +40,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -343,6 +344,23 @@ class Raw:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def rst_close(sock: socket.socket) -> None:
+    """Close with a TCP RST: the server must see an error, not a normal EOF
+    (which in stream mode is the end of a complete upload)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def wait_for(pred, timeout: float = 15.0, step: float = 0.02) -> bool:
+    """Polls `pred` until it is true or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
 
 
 def can_bind_127_0_0_2() -> bool:

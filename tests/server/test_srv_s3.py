@@ -30,7 +30,9 @@ from ringftptest import (
     Raw,
     needs_moto,
     ringftpd_binary,
+    rst_close,
     start_server,
+    wait_for,
 )
 
 pytestmark = needs_moto
@@ -63,22 +65,6 @@ def retr(ftp: ftplib.FTP, name: str, rest: int | None = None) -> bytes:
 
 def stor(ftp: ftplib.FTP, name: str, data: bytes) -> str:
     return ftp.storbinary(f"STOR {name}", io.BytesIO(data), blocksize=256 * 1024)
-
-
-def rst_close(sock: socket.socket) -> None:
-    """Close with a TCP RST: the server must see an error, not a normal EOF
-    (which in stream mode is the end of a complete upload)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def wait_for(pred, timeout: float = 15.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def code_of(exc: ftplib.Error) -> int:

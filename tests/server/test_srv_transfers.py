@@ -10,13 +10,12 @@ import io
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from ringftptest import PASSWORDS
+from ringftptest import PASSWORDS, rst_close, wait_for
 
 MIB = 1024 * 1024
 
@@ -80,21 +79,6 @@ def lftp(
         f"lftp {script!r} failed ({proc.returncode}):\n{out}\n{proc.stderr.decode(errors='replace')}"
     )
     return out
-
-
-def rst_close(sock: socket.socket) -> None:
-    """Close with a TCP RST: the server must see an error, not a normal EOF."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def wait_for(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 # ------------------------------------------------------------------ ftplib
