@@ -7,6 +7,7 @@
 //! - [`line`](mod@line): framing of the control connection (CRLF or bare LF, length cap, Telnet IAC stripping).
 //! - [`command`]: the one verb table: [`command::Command::parse`] for the server, `encode` for the client.
 //! - [`reply`]: replies as values ([`reply::Reply`]), their encoding and an incremental parser.
+//! - [`block`]: block mode (`MODE B`): the framing of a data connection kept open between transfers.
 //! - [`addr`]: data-connection addresses: PASV/PORT (RFC 959) and EPSV/EPRT (RFC 2428).
 //! - [`path`]: virtual path normalisation (chroot semantics), 257 quoting.
 //! - [`listing`]: `LIST` (`ls -l`) and `MLSx` (RFC 3659) lines, both directions; time values.
@@ -16,6 +17,7 @@
 #![warn(clippy::indexing_slicing)]
 
 pub mod addr;
+pub mod block;
 pub mod command;
 pub mod fingerprint;
 pub mod line;
