@@ -20,6 +20,11 @@
 //!   (the check happens when PORT/EPRT is parsed, in `cmd/port.rs`).
 //! - After PROT P (RFC 4217 9) the connection is wrapped in TLS
 //!   ([`DataConn::protect`]); its handshake runs when the transfer starts.
+//! - In block mode (MODE B, RFC 959 3.4.2) the connection frames what it
+//!   sends and deframes what it receives with `proto::block`
+//!   ([`DataConn::set_block`]); the end of a file is the EOF block, not the
+//!   close, so the session keeps the connection for the next transfer
+//!   ([`DataConn::alive`] checks it before reuse).
 
 use std::collections::HashMap;
 use std::io;
@@ -31,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use ringftp_proto::block::{self, Decoded, Deframer};
 use ringftp_proto::proxy::{self, Parsed};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio_uring::buf::BoundedBuf;
@@ -72,6 +78,84 @@ pub struct DataConn {
     pub stream: Rc<TcpStream>,
     /// Set after PROT P: everything goes through TLS, buffered.
     tls: Option<TlsStream>,
+    /// Set in block mode: everything is framed, buffered.
+    block: Option<Block>,
+    /// The connection was kept from an earlier transfer (125, not 150).
+    reused: bool,
+}
+
+/// The block-mode state of one transfer on a data connection.
+#[derive(Default)]
+struct Block {
+    /// Reads the blocks of an upload.
+    deframer: Deframer,
+    /// The EOF block has gone out (with the last data, or by `finish`).
+    eof_sent: bool,
+    /// Bytes came after the EOF block in the same read: the connection
+    /// cannot be trusted for the next file (docs/edge-cases.md).
+    trailing: bool,
+    /// The framed copy of what is sent, reused from send to send.
+    framed: Vec<u8>,
+}
+
+/// The data connection of a block-mode upload closed (FIN or reset) before
+/// the EOF block: the upload is incomplete (426, nothing committed).
+#[derive(Debug, thiserror::Error)]
+#[error("data connection closed before the end-of-file block")]
+pub struct NoEofBlock;
+
+impl NoEofBlock {
+    /// Whether `e` is this error.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<NoEofBlock>())
+    }
+
+    fn error() -> io::Error {
+        io::Error::new(io::ErrorKind::UnexpectedEof, NoEofBlock)
+    }
+}
+
+/// Whether a read error means the peer closed or reset the connection.
+fn is_closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// What [`DataConn::alive`] found on a kept connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Open, nothing waiting: ready for the next transfer.
+    Ready,
+    /// The client closed or reset it.
+    Closed,
+    /// Bytes are waiting that no transfer asked for.
+    Stray,
+}
+
+/// Moves the file data of the raw bytes `buf[..n]` to the front of `buf`, in
+/// place; returns its length and whether bytes follow the EOF block.
+fn deframe_in_place(deframer: &mut Deframer, buf: &mut [u8], n: usize) -> (usize, bool) {
+    let (mut pos, mut out) = (0, 0);
+    while pos < n {
+        let input = buf.get(pos..n).unwrap_or_default();
+        match deframer.decode(input) {
+            Decoded::Data { data, consumed } => {
+                // The data is the end of what was consumed.
+                let (len, start) = (data.len(), pos + consumed - data.len());
+                buf.copy_within(start..start + len, out);
+                out += len;
+                pos += consumed;
+            }
+            Decoded::Eof { consumed } => return (out, pos + consumed < n),
+            Decoded::NeedMore { .. } => break,
+        }
+    }
+    (out, false)
 }
 
 /// Stops a transfer from outside it (ABOR), while the transfer itself holds
@@ -97,6 +181,57 @@ impl DataConn {
         self.tls.is_some()
     }
 
+    /// Block mode (MODE B) for the transfer about to start, or stream mode;
+    /// resets the framing state of the previous transfer.
+    pub fn set_block(&mut self, on: bool) {
+        self.block = on.then(Block::default);
+    }
+
+    pub fn is_block(&self) -> bool {
+        self.block.is_some()
+    }
+
+    /// The connection comes from an earlier transfer (kept in block mode).
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Marks the connection as kept for the next transfer.
+    pub fn keep(&mut self) {
+        self.reused = true;
+    }
+
+    /// Block mode, after a complete transfer: the framing is in step, so
+    /// the connection can carry the next file (no bytes followed the EOF
+    /// block of an upload).
+    pub fn reusable(&self) -> bool {
+        self.block.as_ref().is_some_and(|b| !b.trailing)
+    }
+
+    /// Checks a kept, idle connection without waiting (a non-blocking peek
+    /// of one byte): a client may have closed it, or sent bytes no transfer
+    /// asked for, since the last transfer.
+    pub fn alive(&self) -> Kept {
+        let mut byte = [0u8; 1];
+        // SAFETY: recv into a live one-byte buffer on a socket we own.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                byte.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => Kept::Closed,
+            n if n > 0 => Kept::Stray,
+            _ => match io::Error::last_os_error().kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Kept::Ready,
+                _ => Kept::Closed,
+            },
+        }
+    }
+
     /// Wraps the connection in TLS (PROT P). No I/O yet: the handshake runs
     /// on the first send or receive, after the 150 reply, since clients such
     /// as Python's ftplib start it only once they have read that reply.
@@ -117,7 +252,16 @@ impl DataConn {
     /// Ends our sending side so the client sees end-of-file; under TLS a
     /// close_notify goes first (RFC 4217 10: the end of the data is the end
     /// of the TLS session).
-    pub async fn finish(&mut self) -> io::Result<()> {
+    ///
+    /// In block mode the end is the EOF block instead (unless it went out
+    /// with the last data), and the connection stays open.
+    pub async fn finish(&mut self, stall: Duration) -> io::Result<()> {
+        if let Some(b) = self.block.as_ref() {
+            if b.eof_sent {
+                return Ok(());
+            }
+            return self.send_framed(&[], true, stall).await;
+        }
         match self.tls.as_mut() {
             Some(tls) => tls.close().await,
             None => {
@@ -131,6 +275,9 @@ impl DataConn {
     /// without progress. The buffer comes back for reuse (empty after a
     /// stall, which keeps it in the ring).
     pub async fn send(&mut self, bytes: Vec<u8>, stall: Duration) -> (io::Result<()>, Vec<u8>) {
+        if self.block.is_some() {
+            return (self.send_framed(&bytes, false, stall).await, bytes);
+        }
         if let Some(tls) = self.tls.as_mut() {
             return (tls.write_all(&bytes).await, bytes);
         }
@@ -141,6 +288,55 @@ impl DataConn {
             Ok(r) => r,
             Err(_) => (Err(stalled()), Vec::new()),
         }
+    }
+
+    /// Sends the last bytes of the transfer: in block mode the EOF block
+    /// goes in the same send (header, data and EOF in one buffer), so a
+    /// small file is one send; in stream mode the same as [`Self::send`]
+    /// (the end is `finish`'s shutdown).
+    pub async fn send_last(
+        &mut self,
+        bytes: Vec<u8>,
+        stall: Duration,
+    ) -> (io::Result<()>, Vec<u8>) {
+        if self.block.is_some() {
+            return (self.send_framed(&bytes, true, stall).await, bytes);
+        }
+        self.send(bytes, stall).await
+    }
+
+    /// Block mode: sends `data` as blocks, the last with the EOF bit when
+    /// `eof` (an empty `data` then is the EOF block alone).
+    async fn send_framed(&mut self, data: &[u8], eof: bool, stall: Duration) -> io::Result<()> {
+        let Some(b) = self.block.as_mut() else {
+            return Err(io::Error::other("send_framed needs block mode"));
+        };
+        let mut framed = std::mem::take(&mut b.framed);
+        framed.clear();
+        block::frame(data, eof, &mut framed);
+        if framed.is_empty() {
+            b.framed = framed;
+            return Ok(());
+        }
+        b.eof_sent |= eof;
+        let res = match self.tls.as_mut() {
+            Some(tls) => tls.write_all(&framed).await,
+            None => match tokio::time::timeout(stall, self.stream.write_all(framed)).await {
+                Ok((res, back)) => {
+                    framed = back;
+                    res
+                }
+                // The buffer stays in the ring; the transfer fails.
+                Err(_) => {
+                    framed = Vec::new();
+                    Err(stalled())
+                }
+            },
+        };
+        if let Some(b) = self.block.as_mut() {
+            b.framed = framed;
+        }
+        res
     }
 
     /// Protected connections only: appends plaintext to `dst` until it
@@ -176,12 +372,17 @@ impl DataConn {
     }
 
     /// Receives into `buf` (cleared first) up to its capacity, or more under
-    /// TLS; 0 at the end of the data.
+    /// TLS; 0 at the end of the data. In block mode the file data only (the
+    /// headers are taken out), 0 once the EOF block has arrived, and a close
+    /// before it is [`NoEofBlock`].
     pub async fn recv(
         &mut self,
         mut buf: Vec<u8>,
         stall: Duration,
     ) -> (io::Result<usize>, Vec<u8>) {
+        if self.block.is_some() {
+            return self.recv_blocks(buf, stall).await;
+        }
         if let Some(tls) = self.tls.as_mut() {
             return tls.read(buf).await;
         }
@@ -189,6 +390,49 @@ impl DataConn {
         match tokio::time::timeout(stall, self.stream.read(buf)).await {
             Ok(r) => r,
             Err(_) => (Err(stalled()), Vec::new()),
+        }
+    }
+}
+
+impl DataConn {
+    /// Block mode: reads until some file data or the EOF block is in.
+    async fn recv_blocks(
+        &mut self,
+        mut buf: Vec<u8>,
+        stall: Duration,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        loop {
+            if self.block.as_ref().is_some_and(|b| b.deframer.ended()) {
+                buf.clear();
+                return (Ok(0), buf);
+            }
+            let (res, back) = match self.tls.as_mut() {
+                Some(tls) => tls.read(buf).await,
+                None => {
+                    buf.clear();
+                    match tokio::time::timeout(stall, self.stream.read(buf)).await {
+                        Ok(r) => r,
+                        Err(_) => return (Err(stalled()), Vec::new()),
+                    }
+                }
+            };
+            buf = back;
+            let n = match res {
+                Ok(0) => return (Err(NoEofBlock::error()), buf),
+                Ok(n) => n,
+                Err(e) if is_closed(&e) => return (Err(NoEofBlock::error()), buf),
+                Err(e) => return (Err(e), buf),
+            };
+            let Some(b) = self.block.as_mut() else {
+                return (Err(io::Error::other("not in block mode")), buf);
+            };
+            let got = n.min(buf.len());
+            let (len, trailing) = deframe_in_place(&mut b.deframer, &mut buf, got);
+            b.trailing |= trailing;
+            if len > 0 || b.deframer.ended() {
+                buf.truncate(len);
+                return (Ok(len), buf);
+            }
         }
     }
 }
@@ -546,6 +790,8 @@ pub async fn open(
     Ok(DataConn {
         stream: Rc::new(stream),
         tls: None,
+        block: None,
+        reused: false,
     })
 }
 
@@ -630,6 +876,54 @@ async fn read_header_exact(stream: &TcpStream) -> Result<proxy::Header, HeaderEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feeds `wire` to `deframe_in_place` in pieces of `step` bytes, as
+    /// reads would return them: the data, and whether bytes followed the
+    /// EOF block.
+    fn deframe_pieces(wire: &[u8], step: usize) -> (Vec<u8>, bool, bool) {
+        let mut d = Deframer::new();
+        let (mut out, mut trailing) = (Vec::new(), false);
+        for piece in wire.chunks(step) {
+            if d.ended() {
+                trailing = true;
+                break;
+            }
+            let mut buf = piece.to_vec();
+            let (len, after) = deframe_in_place(&mut d, &mut buf, piece.len());
+            out.extend_from_slice(buf.get(..len).unwrap_or_default());
+            trailing |= after;
+        }
+        (out, d.ended(), trailing)
+    }
+
+    #[test]
+    fn deframing_in_place_takes_out_every_header_from_any_split() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = Vec::new();
+        block::frame(&data, true, &mut wire);
+        for step in [1, 2, 3, 4, 1000, 65538, wire.len()] {
+            let (out, ended, trailing) = deframe_pieces(&wire, step);
+            assert!(out == data && ended && !trailing, "step {step}");
+        }
+        let mut cut = Vec::new();
+        block::frame(&data, false, &mut cut);
+        let (out, ended, _) = deframe_pieces(&cut, 4096);
+        assert!(out == data && !ended, "no EOF block, no end");
+    }
+
+    #[test]
+    fn bytes_after_the_eof_block_in_the_same_read_are_reported() {
+        let mut wire = Vec::new();
+        block::frame(b"file", true, &mut wire);
+        block::frame(b"next", true, &mut wire);
+        let (out, ended, trailing) = deframe_pieces(&wire, wire.len());
+        assert_eq!(out, b"file");
+        assert!(ended && trailing);
+        let mut exact = Vec::new();
+        block::frame(b"file", true, &mut exact);
+        let (_, ended, trailing) = deframe_pieces(&exact, exact.len());
+        assert!(ended && !trailing);
+    }
 
     fn holds(per_ip: usize) -> Arc<Holds> {
         PortAllocator::new(Some((50000, 50002)), per_ip).holds

@@ -22,7 +22,7 @@ use tokio_uring::net::TcpStream;
 use crate::cmd;
 use crate::config::Config;
 use crate::control::{Control, Input};
-use crate::data::{canonical_ip, DataPlan};
+use crate::data::{canonical_ip, DataConn, DataPlan};
 use crate::server::{SessionSlot, Shared};
 use crate::storage::Storage;
 
@@ -48,6 +48,12 @@ pub struct Login {
     pub data: DataPlan,
     /// After EPSV ALL only EPSV may set up data connections (RFC 2428 4).
     pub epsv_all: bool,
+    /// MODE B (RFC 959 3.4.2): transfers are framed in blocks.
+    pub block: bool,
+    /// Block mode: the data connection of the last complete transfer, open
+    /// for the next one (lives as long as the session, or until PASV, EPSV,
+    /// PORT, EPRT, MODE S, PROT, CCC, REIN or USER).
+    pub kept: Option<DataConn>,
 }
 
 impl Login {
@@ -62,6 +68,8 @@ impl Login {
             rnfr: None,
             data: DataPlan::None,
             epsv_all: false,
+            block: false,
+            kept: None,
         }
     }
 }
@@ -106,6 +114,13 @@ impl Session {
     pub async fn reply(&mut self, reply: Reply) {
         if self.ctl.send(&reply).await.is_err() {
             self.closing = true;
+        }
+    }
+
+    /// Closes the data connection kept open in block mode, if any.
+    pub fn close_kept(&mut self) {
+        if let State::LoggedIn(login) = &mut self.state {
+            login.kept = None;
         }
     }
 }
@@ -250,6 +265,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     Box::pin(cmd::dispatch(&mut s, cmd)).await;
                 }
                 Err(ParseError::UnknownVerb(verb)) if verb == cmd::ccc::VERB => {
+                    s.close_kept();
                     s.reply(cmd::ccc::refuse()).await;
                 }
                 Err(e) => {

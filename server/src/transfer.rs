@@ -6,6 +6,11 @@
 //! line ends and so go through a buffer; so do transfers over TLS (PROT P),
 //! which must encrypt every byte in user space.
 //!
+//! Block mode (MODE B) frames every byte in user space (`DataConn` frames
+//! and deframes), so it takes the buffered paths too, over TLS or not; a
+//! small file stays one read and one send (blocks and EOF in one buffer).
+//! Stream mode's paths are not touched by it.
+//!
 //! On object storage (S3) there is no file descriptor to splice: a download
 //! is the HTTP body of a GET, gathered into 256 KiB sends; an upload is read
 //! into a buffer and handed on in 256 KiB chunks to the upload task
@@ -154,7 +159,8 @@ pub async fn send_file(
     stall: Duration,
     sent: &Cell<u64>,
 ) -> Result<u64, TransferError> {
-    if ascii || conn.is_tls() {
+    let block = conn.is_block();
+    if ascii || (conn.is_tls() && !block) {
         return send_buffered(conn, file, offset, ascii, stall, sent).await;
     }
     let mut done = 0;
@@ -164,11 +170,16 @@ pub async fn send_file(
             Small::Partly(n) => done = n,
         }
     }
+    if block {
+        // Framed in user space: no splice.
+        return Ok(done + send_buffered(conn, file, offset + done, false, stall, sent).await?);
+    }
     Ok(done + splice_file(conn, file, offset + done, false, stall, sent).await?)
 }
 
-/// STOR/APPE: receives until the client closes the data connection, writing
-/// at `offset`. Returns the bytes received.
+/// STOR/APPE: receives until the client closes the data connection (in
+/// block mode: until the EOF block), writing at `offset`. Returns the bytes
+/// received.
 pub async fn receive_file(
     conn: &mut DataConn,
     file: Rc<File>,
@@ -176,7 +187,7 @@ pub async fn receive_file(
     ascii: bool,
     stall: Duration,
 ) -> Result<u64, TransferError> {
-    if ascii || conn.is_tls() {
+    if ascii || conn.is_tls() || conn.is_block() {
         return receive_buffered(conn, file, offset, ascii, stall).await;
     }
     match receive_small(conn, &file, offset, stall).await? {
@@ -229,8 +240,15 @@ async fn send_small(
     stall: Duration,
     moved: &Cell<u64>,
 ) -> Result<Small, TransferError> {
-    // One byte more than the file has, so that the end shows in the first read.
-    let cap = usize::try_from(left.saturating_add(1).clamp(4096, SMALL_FILE)).unwrap_or(4096);
+    // One byte more than the file has, so that the end shows in the first
+    // read (in block mode up to SMALL_FILE + 1, so that a file of exactly
+    // SMALL_FILE bytes is one send with its EOF block too).
+    let most = if conn.is_block() {
+        SMALL_FILE + 1
+    } else {
+        SMALL_FILE
+    };
+    let cap = usize::try_from(left.saturating_add(1).clamp(4096, most)).unwrap_or(4096);
     let mut buf = vec![0u8; cap];
     let mut sent = 0u64;
     loop {
@@ -246,15 +264,20 @@ async fn send_small(
             return Ok(Small::Done(sent));
         }
         buf.truncate(n);
-        let (res, back) = conn.send(buf, stall).await;
+        // All that fstat saw, and less than asked for: the end of the file
+        // (a short read alone is not: RWF_NOWAIT stops early where the
+        // cache does). In block mode the EOF block goes in the same send.
+        let last = n < cap && sent + n as u64 >= left;
+        let (res, back) = if last {
+            conn.send_last(buf, stall).await
+        } else {
+            conn.send(buf, stall).await
+        };
         res.map_err(TransferError::Network)?;
         buf = back;
         sent += n as u64;
         moved.set(moved.get() + n as u64);
-        if n < cap && sent >= left {
-            // All that fstat saw, and less than asked for: the end of the
-            // file (a short read alone is not: RWF_NOWAIT stops early where
-            // the cache does).
+        if last {
             return Ok(Small::Done(sent));
         }
     }
@@ -325,7 +348,9 @@ pub async fn send_bytes(
     bytes: Vec<u8>,
     stall: Duration,
 ) -> Result<(), TransferError> {
-    send_reusing(conn, bytes, stall).await.map(drop)
+    // All of it: in block mode the EOF block goes in the same send.
+    let (res, _) = conn.send_last(bytes, stall).await;
+    res.map_err(TransferError::Network)
 }
 
 /// Sends `buf` and gives it back for the next chunk.
@@ -403,7 +428,7 @@ async fn send_buffered(
 
 /// STOR through a buffer: TYPE A, where CRLF on the wire becomes LF on disk
 /// (a lone CR is kept), or TYPE I over TLS, bytes as they are, gathered into
-/// 256 KiB writes.
+/// 256 KiB writes, or TYPE I in block mode, each read's data written as it is.
 async fn receive_buffered(
     conn: &mut DataConn,
     file: Rc<File>,
@@ -413,6 +438,25 @@ async fn receive_buffered(
 ) -> Result<u64, TransferError> {
     let file = ring_file(&file)?;
     let mut pos = offset;
+    if !ascii && conn.is_block() {
+        let len = if conn.is_tls() {
+            TLS_CHUNK
+        } else {
+            ASCII_CHUNK
+        };
+        let mut data = Vec::with_capacity(len);
+        loop {
+            let (res, back) = conn.recv(data, stall).await;
+            data = back;
+            let n = res.map_err(TransferError::Network)?;
+            if n == 0 {
+                break;
+            }
+            data = write_at(&file, data, pos).await?;
+            pos += n as u64;
+        }
+        return Ok(pos - offset);
+    }
     if !ascii {
         let mut data = Vec::with_capacity(TLS_CHUNK);
         loop {

@@ -190,8 +190,10 @@ def test_type_mode_stru(ftp):
     with pytest.raises(ftplib.error_perm, match="^50[14]"):
         ftp.sendcmd("TYPE Z")
     assert ftp.sendcmd("MODE S").startswith("200")
+    assert ftp.sendcmd("MODE B") == "200 Mode set to B."
+    assert ftp.sendcmd("MODE S") == "200 Mode set to S."
     with pytest.raises(ftplib.error_perm, match="^504"):
-        ftp.sendcmd("MODE B")
+        ftp.sendcmd("MODE C")
     assert ftp.sendcmd("STRU F").startswith("200")
     with pytest.raises(ftplib.error_perm, match="^504"):
         ftp.sendcmd("STRU R")

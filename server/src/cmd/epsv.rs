@@ -37,6 +37,10 @@ pub fn run(ctx: &mut Ctx<'_>, arg: EpsvArg) -> Reply {
         );
     }
     let local = canonical_ip(ctx.local.ip());
+    if !matches!(arg, EpsvArg::All) {
+        // A data connection kept open in block mode closes: the client starts over.
+        ctx.login.kept = None;
+    }
     match arg {
         EpsvArg::All => {
             ctx.login.epsv_all = true;

@@ -32,18 +32,15 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Sends generated text over a new data connection: 150, the bytes, 226.
+/// Sends generated text over a new data connection: 150, the bytes, 226
+/// (in block mode, on a kept one too: 125, the blocks, 250).
 pub async fn send_listing(ctx: &mut Ctx<'_>, text: String) -> Reply {
     let mut conn = match xfer::open(ctx).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if ctx
-        .ctl
-        .send(&Reply::new(150, "Here comes the directory listing."))
-        .await
-        .is_err()
-    {
+    let starting = xfer::starting(&conn, "Here comes the directory listing.".to_string());
+    if ctx.ctl.send(&starting).await.is_err() {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let stall = ctx.shared.config.data_timeout;
@@ -56,11 +53,10 @@ pub async fn send_listing(ctx: &mut Ctx<'_>, text: String) -> Reply {
     .await
     {
         xfer::Outcome::Done(()) => {
-            if let Err(e) = conn.finish().await {
+            if let Err(e) = conn.finish(stall).await {
                 return xfer::failure_reply(&transfer::TransferError::Network(e));
             }
-            drop(conn);
-            Reply::new(226, "Directory send OK.")
+            xfer::complete(ctx, conn, "Directory send OK.")
         }
         xfer::Outcome::Failed(e) => xfer::failure_reply(&e),
         xfer::Outcome::Aborted => xfer::abort_replies(ctx).await,

@@ -230,7 +230,7 @@ async fn logged_in(ctx: &mut Ctx<'_>, cmd: Command, rest: u64, rnfr: Option<Stri
         Command::Rnfr(p) => rnfr::run(ctx, &p).await,
         Command::Rnto(p) => rnto::run(ctx, rnfr, &p).await,
         Command::Type(t) => type_::run(ctx, t),
-        Command::Mode(m) => mode::run(m),
+        Command::Mode(m) => mode::run(ctx, m),
         Command::Stru(s) => stru::run(s),
         Command::Pasv => pasv::run(ctx),
         Command::Epsv(arg) => epsv::run(ctx, arg),

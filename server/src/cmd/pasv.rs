@@ -2,7 +2,8 @@
 //! h1,h2,h3,h4,p1,p2. The listener is on the control connection's local
 //! address (or the configured passive_address is announced, for NAT) and only
 //! the control peer may connect to it (RFC 2577), once. A new PASV/EPSV closes
-//! the previous listener first: one pending listener per session.
+//! the previous listener first: one pending listener per session; so does a
+//! data connection kept open in block mode.
 
 use std::net::{IpAddr, SocketAddrV4};
 
@@ -13,6 +14,8 @@ use super::Ctx;
 use crate::data::{canonical_ip, DataPlan};
 
 pub fn run(ctx: &mut Ctx<'_>) -> Reply {
+    // A data connection kept open in block mode closes: the client starts over.
+    ctx.login.kept = None;
     if ctx.login.epsv_all {
         return Reply::new(503, "PASV not allowed after EPSV ALL.");
     }

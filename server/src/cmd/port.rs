@@ -20,6 +20,8 @@ pub fn run_eprt(ctx: &mut Ctx<'_>, addr: SocketAddr) -> Reply {
 
 fn set(ctx: &mut Ctx<'_>, addr: SocketAddr, verb: &str) -> Reply {
     ctx.login.data = DataPlan::None;
+    // A data connection kept open in block mode closes: the client starts over.
+    ctx.login.kept = None;
     if ctx.login.epsv_all {
         return Reply::new(503, format!("{verb} not allowed after EPSV ALL."));
     }

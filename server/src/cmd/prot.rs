@@ -12,6 +12,9 @@ pub fn run(s: &mut Session, level: char) -> Reply {
     if !s.ctl.is_tls() {
         return Reply::new(503, "PROT needs AUTH TLS first.");
     }
+    // A data connection kept open in block mode closes: the next one is
+    // set up with the new protection level.
+    s.close_kept();
     match level {
         'P' => {
             s.protect_data = true;

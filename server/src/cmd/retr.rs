@@ -2,7 +2,8 @@
 //! byte n. TYPE I is spliced from the file to the socket inside the kernel;
 //! TYPE A converts LF to CRLF. Over TLS (PROT P) the file goes through a
 //! buffer to be encrypted. On object storage the file is a GET (ranged,
-//! `bytes=n-`, after REST n) streamed through a buffer.
+//! `bytes=n-`, after REST n) streamed through a buffer. In block mode the
+//! file is framed through a buffer and the data connection stays open.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -70,7 +71,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
         if ascii { "ASCII" } else { "BINARY" },
         size - rest
     );
-    if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
+    if ctx.ctl.send(&xfer::starting(&conn, opening)).await.is_err() {
         return Reply::new(426, "Connection closed; transfer aborted.");
     }
     let record = log::Transfer {
@@ -85,13 +86,12 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: &str, rest: u64) -> Reply {
     let outcome = send(ctx, &mut conn, source, rest, size, ascii, &sent).await;
     match outcome {
         xfer::Outcome::Done(n) => {
-            if let Err(e) = conn.finish().await {
+            if let Err(e) = conn.finish(ctx.shared.config.data_timeout).await {
                 record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
                 return xfer::failure_reply(&transfer::TransferError::Network(e));
             }
-            drop(conn);
             record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
-            Reply::new(226, "Transfer complete.")
+            xfer::complete(ctx, conn, "Transfer complete.")
         }
         xfer::Outcome::Failed(e) => {
             record.done(

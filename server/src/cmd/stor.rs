@@ -8,7 +8,10 @@
 //! - after REST n, writing starts at byte n of the existing file (resume).
 //!
 //! TYPE I is spliced from the socket into the file inside the kernel; over
-//! TLS (PROT P) it is decrypted through a buffer.
+//! TLS (PROT P) it is decrypted through a buffer. In block mode (MODE B) the
+//! upload is complete at its EOF block, not at the close: a connection that
+//! closes before it is a cut-off upload (426, nothing committed), and after a
+//! complete one the connection stays open for the next transfer (250).
 //!
 //! On object storage the bytes stream into a multipart upload (one PutObject
 //! for a file under `part_size`), completed only after the data connection
@@ -71,8 +74,13 @@ pub async fn receive(
             return reply;
         }
     };
-    let opening = unique.unwrap_or_else(|| "Ok to send data.".to_string());
-    if ctx.ctl.send(&Reply::new(150, opening)).await.is_err() {
+    let starting = match unique {
+        // RFC 1123 4.1.2.9: STOU's preliminary reply names the file.
+        Some(file) if conn.reused() => Reply::new(125, file),
+        Some(file) => Reply::new(150, file),
+        None => xfer::starting(&conn, "Ok to send data.".to_string()),
+    };
+    if ctx.ctl.send(&starting).await.is_err() {
         conn.abort();
         target.abort().await;
         return Reply::new(426, "Connection closed; transfer aborted.");
@@ -90,19 +98,33 @@ pub async fn receive(
     let outcome = target.receive(ctx, &mut conn, ascii, &received).await;
     match outcome {
         xfer::Outcome::Done(n) => {
-            if conn.is_tls() {
-                // Answer the client's close_notify (Python's ftplib waits
-                // for it); all data has arrived, so a failure here is moot.
-                let _ = conn.finish().await;
-            }
-            drop(conn);
+            // Stream mode: the connection closes before the commit. Block
+            // mode: the EOF block ended the upload; the connection stays.
+            let held = if conn.is_block() {
+                Some(conn)
+            } else {
+                if conn.is_tls() {
+                    // Answer the client's close_notify (Python's ftplib waits
+                    // for it); all data has arrived, so a failure here is moot.
+                    let _ = conn.finish(ctx.shared.config.data_timeout).await;
+                }
+                drop(conn);
+                None
+            };
             match target.commit().await {
                 Ok(()) => {
                     record.done(n, log::Outcome::Ok, ctx.shared.xferlog.as_ref());
-                    Reply::new(226, "Transfer complete.")
+                    match held {
+                        Some(conn) => xfer::complete(ctx, conn, "Transfer complete."),
+                        None => Reply::new(226, "Transfer complete."),
+                    }
                 }
                 Err(e) => {
                     record.done(n, log::Outcome::Failed(&e), ctx.shared.xferlog.as_ref());
+                    if let Some(conn) = held {
+                        // The upload arrived whole: the framing is in step.
+                        xfer::keep(ctx, conn);
+                    }
                     fs_reply(arg, &e)
                 }
             }

@@ -43,5 +43,16 @@ pub async fn run(ctx: &mut Ctx<'_>, hint: Option<&str>) -> Reply {
             format!("Transfer complete (unique file name: {unique})."),
         );
     }
+    if reply.code == 250 {
+        let conn = if ctx.login.kept.is_some() {
+            "kept open"
+        } else {
+            "closed"
+        };
+        return Reply::new(
+            250,
+            format!("Transfer complete (unique file name: {unique}); data connection {conn}."),
+        );
+    }
     reply
 }

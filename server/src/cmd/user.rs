@@ -7,7 +7,11 @@ use ringftp_proto::reply::Reply;
 use crate::session::{Session, State};
 
 pub fn run(s: &mut Session, name: String) -> Reply {
-    if let State::LoggedIn(login) = &s.state {
+    if let State::LoggedIn(login) = &mut s.state {
+        // The kept data connection closes and the mode returns to S, as
+        // after REIN.
+        login.kept = None;
+        login.block = false;
         if login.user == name {
             return Reply::new(331, "Any password will do as you are already logged in.");
         }

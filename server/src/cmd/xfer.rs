@@ -10,6 +10,12 @@
 //! `--tls required`, a transfer on a clear data connection is refused (521),
 //! and so is a protected one that does not resume the control connection's
 //! TLS session (522, after the 150: the handshake comes after it).
+//!
+//! Block mode (MODE B, RFC 959 3.4.2; docs/edge-cases.md, "Server: block
+//! mode"): a transfer that completes keeps its data connection
+//! (`Login::kept`, final reply 250) and the next transfer command without a
+//! new PASV/EPSV/PORT/EPRT uses it (125 instead of 150). A kept connection
+//! the client closed, or that has stray bytes waiting, is dropped: 425.
 
 use std::future::Future;
 
@@ -26,19 +32,37 @@ pub enum Outcome<T> {
     Aborted,
 }
 
-/// Opens the data connection set up by PASV/EPSV/PORT/EPRT.
+/// Opens the data connection set up by PASV/EPSV/PORT/EPRT, or takes the
+/// one kept open by the last block-mode transfer.
 pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
-    let plan = std::mem::take(&mut ctx.login.data);
-    if matches!(plan, DataPlan::None) {
-        return Err(Reply::new(425, "Use PORT, PASV, EPRT or EPSV first."));
-    }
     let cfg = &ctx.shared.config;
     let tls = ctx.protect_data;
     if tls.is_none() && cfg.tls_required() {
+        ctx.login.kept = None;
+        ctx.login.data = DataPlan::None;
         return Err(Reply::new(
             521,
             "Data connections must be protected: use PROT P.",
         ));
+    }
+    if let Some(mut conn) = ctx.login.kept.take() {
+        return match conn.alive() {
+            data::Kept::Ready => {
+                conn.set_block(ctx.login.block);
+                Ok(conn)
+            }
+            why => {
+                tracing::debug!(peer = %ctx.peer, state = ?why, "kept data connection dropped");
+                Err(Reply::new(
+                    425,
+                    "Data connection closed; open a new one with PASV or EPSV.",
+                ))
+            }
+        };
+    }
+    let plan = std::mem::take(&mut ctx.login.data);
+    if matches!(plan, DataPlan::None) {
+        return Err(Reply::new(425, "Use PORT, PASV, EPRT or EPSV first."));
     }
     let opening = data::open(plan, ctx.peer.ip(), cfg.data_timeout, &cfg.proxy_protocol);
     let mut conn = match await_connection(ctx, opening).await {
@@ -59,7 +83,49 @@ pub async fn open(ctx: &mut Ctx<'_>) -> Result<DataConn, Reply> {
         conn.protect(tls, cfg.data_timeout)
             .map_err(|e| Reply::new(425, format!("Can't open data connection: {e}.")))?;
     }
+    conn.set_block(ctx.login.block);
     Ok(conn)
+}
+
+/// The reply that starts a transfer: 150 with `text` on a new connection,
+/// 125 on a kept one (RFC 959 4.2: "Data connection already open; transfer
+/// starting").
+pub fn starting(conn: &DataConn, text: String) -> Reply {
+    if conn.reused() {
+        Reply::new(125, "Data connection already open; transfer starting.")
+    } else {
+        Reply::new(150, text)
+    }
+}
+
+/// After a transfer that completed: in stream mode the connection closes
+/// and the reply is 226 `text`; in block mode it is kept for the next
+/// transfer (250), unless bytes followed an upload's EOF block (250, closed).
+pub fn complete(ctx: &mut Ctx<'_>, conn: DataConn, text: &str) -> Reply {
+    if !conn.is_block() {
+        drop(conn);
+        return Reply::new(226, text.to_string());
+    }
+    if keep(ctx, conn) {
+        Reply::new(250, "Transfer complete; data connection kept open.")
+    } else {
+        Reply::new(
+            250,
+            "Transfer complete; data connection closed: bytes followed the end-of-file block.",
+        )
+    }
+}
+
+/// Keeps a block-mode connection whose framing is in step for the next
+/// transfer; drops any other. Whether it was kept.
+pub fn keep(ctx: &mut Ctx<'_>, mut conn: DataConn) -> bool {
+    if conn.reusable() {
+        conn.keep();
+        ctx.login.kept = Some(conn);
+        true
+    } else {
+        false
+    }
 }
 
 enum Waited<T> {
@@ -187,6 +253,10 @@ pub fn failure_reply(e: &TransferError) -> Reply {
         TransferError::Network(err) if crate::tls::NotResumed::is(err) => Reply::new(
             522,
             "Data connection refused: it must resume the TLS session of the control connection (TLS session reuse required).",
+        ),
+        TransferError::Network(err) if data::NoEofBlock::is(err) => Reply::new(
+            426,
+            "Data connection closed before the end-of-file block; upload discarded.",
         ),
         TransferError::Network(err) => {
             Reply::new(426, format!("Connection closed; transfer aborted: {err}."))
