@@ -296,6 +296,20 @@ def test_other_modes_are_504(blk):
         assert blk.ctl.cmd(f"MODE {mode}")[0] == 504
 
 
+def test_stat_and_help_tell_the_mode(blk, workdir):
+    (workdir / "h.txt").write_bytes(b"hello")
+    text = blk.ctl.cmd("STAT")[1]
+    assert "MODE: Block" in text and "Data connection: none" in text, text
+    blk.epsv()
+    blk.retr("h.txt")
+    text = blk.ctl.cmd("STAT")[1]
+    assert "Data connection: kept open (block mode)" in text, text
+    code, text = blk.ctl.cmd("HELP MODE")
+    assert code == 214 and "MODE B" in text, text
+    blk.ok("MODE S", 200)
+    assert "MODE: Stream" in blk.ctl.cmd("STAT")[1]
+
+
 @pytest.mark.parametrize("verb", ["EPSV", "PASV"])
 def test_a_new_passive_setup_closes_the_kept_connection(blk, workdir, verb):
     (workdir / "h.txt").write_bytes(b"hello")
@@ -463,13 +477,107 @@ def test_prot_p_keeps_one_tls_session_across_files(tls_server):
             got, _ = read_blocks(data)
             assert sha(got) == sha(body), name
             assert raw.reply()[1] == KEPT
-        # PROT closes the kept connection.
-        assert raw.cmd("PROT P")[0] == 200
+        # CCC (refused) closes the kept connection.
+        assert raw.cmd("CCC")[0] == 502
         assert closed_by_server(data)
+        assert raw.cmd("RETR tls1.bin") == (425, "425 Use PORT, PASV, EPRT or EPSV first.")
+        # So does PROT.
+        data = tls_data(raw, tls_server, ctx)
+        assert raw.cmd("RETR tls1.bin")[0] == 150
+        assert read_blocks(data.wrapped())[0] == files["tls1.bin"]
+        assert raw.reply()[1] == KEPT
+        assert raw.cmd("PROT P")[0] == 200
+        assert closed_by_server(data.wrapped())
         assert raw.cmd("RETR tls1.bin")[0] == 425
     finally:
         with contextlib.suppress(OSError):
             (data or plain).close()
+        with contextlib.suppress(OSError, EOFError):
+            raw.cmd("QUIT")
+        raw.close()
+
+
+class tls_data:
+    """A passive data connection (EPSV) wrapped in TLS on first use, after
+    the transfer's 150, resuming the control connection's session unless
+    `resume` is false."""
+
+    def __init__(self, raw, srv, ctx, resume: bool = True):
+        text = raw.cmd("EPSV")[1]
+        port = int(re.search(r"\(\|\|\|(\d+)\|\)", text).group(1))
+        self.plain = socket.create_connection((srv.host, port), timeout=30)
+        self.raw, self.srv, self.ctx, self.resume = raw, srv, ctx, resume
+        self.tls = None
+
+    def wrapped(self):
+        if self.tls is None:
+            session = self.raw.sock.session if self.resume else None
+            self.tls = self.ctx.wrap_socket(
+                self.plain, server_hostname=self.srv.host, session=session
+            )
+        return self.tls
+
+    def close(self):
+        (self.tls or self.plain).close()
+
+
+def ftps_raw(srv, ctx) -> Raw:
+    """A control connection after AUTH TLS, login, PBSZ 0, PROT P, TYPE I, MODE B."""
+    ctl = socket.create_connection((srv.host, srv.port), timeout=30)
+    raw = Raw.__new__(Raw)
+    raw.sock, raw.buf = ctl, b""
+    assert raw.reply()[0] == 220
+    assert raw.cmd("AUTH TLS")[0] == 234
+    raw.sock = ctx.wrap_socket(ctl, server_hostname=srv.host)
+    raw.login("alice")
+    for line, code in (("PBSZ 0", 200), ("PROT P", 200), ("TYPE I", 200), ("MODE B", 200)):
+        assert raw.cmd(line)[0] == code, line
+    return raw
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    from ringftptest import start_server
+
+    srv = start_server(tmp_path_factory.mktemp("modeb-strict"), config={"tls": "required"})
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("tls12", [False, True], ids=["tls13", "tls12"])
+def test_tls_required_checks_the_one_handshake(strict_server, tls12):
+    ctx = tls_client_context()
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    (strict_server.root / "strict.bin").write_bytes(b"s" * 5000)
+    raw = ftps_raw(strict_server, ctx)
+    data = None
+    try:
+        data = tls_data(raw, strict_server, ctx)
+        for i in range(3):
+            code, _ = raw.cmd("RETR strict.bin")
+            assert code == (150 if i == 0 else 125)
+            assert read_blocks(data.wrapped())[0] == b"s" * 5000
+            assert raw.reply()[1] == KEPT
+        data.close()
+        # A data connection that does not resume the session: refused, and
+        # not kept; the session goes on.
+        data = tls_data(raw, strict_server, ctx, resume=False)
+        assert raw.cmd("RETR strict.bin")[0] == 150
+        with contextlib.suppress(OSError, ssl.SSLError):
+            data.wrapped()
+        code, text = raw.reply()
+        assert code == 522, text
+        assert raw.cmd("RETR strict.bin")[0] == 425
+        data.close()
+        data = tls_data(raw, strict_server, ctx)
+        assert raw.cmd("RETR strict.bin")[0] == 150
+        assert read_blocks(data.wrapped())[0] == b"s" * 5000
+        assert raw.reply()[1] == KEPT
+    finally:
+        with contextlib.suppress(OSError):
+            if data is not None:
+                data.close()
         with contextlib.suppress(OSError, EOFError):
             raw.cmd("QUIT")
         raw.close()

@@ -11,6 +11,10 @@ const VERBS: &[&str] = &[
 
 pub fn run(topic: Option<String>) -> Reply {
     match topic.as_deref().map(str::trim) {
+        Some(t) if t.eq_ignore_ascii_case("MODE") => Reply::new(
+            214,
+            "MODE S (stream, the default) or MODE B (block: the data connection stays open between transfers).",
+        ),
         Some(t) if t.eq_ignore_ascii_case("SITE") => Reply::multi(
             214,
             vec![

@@ -15,7 +15,9 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
             TransferType::Ascii => "ASCII",
             TransferType::Image => "BINARY",
         };
+        let mode = if ctx.login.block { "Block" } else { "Stream" };
         let data = match ctx.login.data {
+            DataPlan::None if ctx.login.kept.is_some() => "kept open (block mode)",
             DataPlan::None => "none",
             DataPlan::Passive(_) => "passive listener open",
             DataPlan::Active(_) => "active (PORT) set",
@@ -26,7 +28,7 @@ pub async fn run(ctx: &mut Ctx<'_>, arg: Option<&str>) -> Reply {
                 "FTP server status:".to_string(),
                 format!("     Connected to {}", ctx.peer.ip()),
                 format!("     Logged in as {}", ctx.login.user),
-                format!("     TYPE: {ty}, STRUcture: File, MODE: Stream"),
+                format!("     TYPE: {ty}, STRUcture: File, MODE: {mode}"),
                 format!("     Data connection: {data}"),
                 format!("     Current directory: {}", ctx.login.cwd),
                 format!("     ringftpd {}", env!("CARGO_PKG_VERSION")),
