@@ -187,7 +187,10 @@ pub async fn receive_file(
     ascii: bool,
     stall: Duration,
 ) -> Result<u64, TransferError> {
-    if ascii || conn.is_tls() || conn.is_block() {
+    if !ascii && conn.is_block() {
+        return receive_blocks(conn, &file, offset, stall).await;
+    }
+    if ascii || conn.is_tls() {
         return receive_buffered(conn, file, offset, ascii, stall).await;
     }
     match receive_small(conn, &file, offset, stall).await? {
@@ -283,6 +286,59 @@ async fn send_small(
     }
 }
 
+/// STOR in block mode (TYPE I, clear or TLS): the data of each read, its
+/// block headers taken out by the connection, written at once through the
+/// ring as in [`receive_small`] (a small file is one receive and one write),
+/// until the EOF block.
+async fn receive_blocks(
+    conn: &mut DataConn,
+    file: &Rc<File>,
+    offset: u64,
+    stall: Duration,
+) -> Result<u64, TransferError> {
+    let len = if conn.is_tls() {
+        TLS_CHUNK
+    } else {
+        SMALL_FILE as usize
+    };
+    let mut buf = Vec::with_capacity(len);
+    let mut pos = offset;
+    loop {
+        let (res, back) = conn.recv(buf, stall).await;
+        buf = back;
+        let n = res.map_err(TransferError::Network)?;
+        if n == 0 {
+            return Ok(pos - offset);
+        }
+        buf = write_all_at(file, buf, pos).await?;
+        pos += n as u64;
+    }
+}
+
+/// Writes all of `buf` at `pos` through the ring; gives the buffer back.
+async fn write_all_at(
+    file: &Rc<File>,
+    mut buf: Vec<u8>,
+    pos: u64,
+) -> Result<Vec<u8>, TransferError> {
+    let mut done = 0;
+    while done < buf.len() {
+        let keep: Keep = Rc::clone(file) as Keep;
+        let (res, back) =
+            uring::write_at(file.as_raw_fd(), buf, done, pos + done as u64, keep).await;
+        buf = back;
+        match res.map_err(TransferError::Local)? {
+            0 => {
+                return Err(TransferError::Local(io::Error::from(
+                    io::ErrorKind::WriteZero,
+                )))
+            }
+            m => done += m,
+        }
+    }
+    Ok(buf)
+}
+
 /// The start of a STOR: received into a buffer of [`SMALL_FILE`] and
 /// written at `offset` through the ring; when the data ends within it, that
 /// is the whole upload, otherwise the splice path receives the rest.
@@ -303,21 +359,7 @@ async fn receive_small(
         }
     }
     let len = buf.len();
-    let mut done = 0;
-    while done < len {
-        let keep: Keep = Rc::clone(file) as Keep;
-        let (res, back) =
-            uring::write_at(file.as_raw_fd(), buf, done, offset + done as u64, keep).await;
-        buf = back;
-        match res.map_err(TransferError::Local)? {
-            0 => {
-                return Err(TransferError::Local(io::Error::from(
-                    io::ErrorKind::WriteZero,
-                )))
-            }
-            m => done += m,
-        }
-    }
+    write_all_at(file, buf, offset).await?;
     Ok(if ended {
         Small::Done(len as u64)
     } else {
@@ -428,7 +470,7 @@ async fn send_buffered(
 
 /// STOR through a buffer: TYPE A, where CRLF on the wire becomes LF on disk
 /// (a lone CR is kept), or TYPE I over TLS, bytes as they are, gathered into
-/// 256 KiB writes, or TYPE I in block mode, each read's data written as it is.
+/// 256 KiB writes.
 async fn receive_buffered(
     conn: &mut DataConn,
     file: Rc<File>,
@@ -438,25 +480,6 @@ async fn receive_buffered(
 ) -> Result<u64, TransferError> {
     let file = ring_file(&file)?;
     let mut pos = offset;
-    if !ascii && conn.is_block() {
-        let len = if conn.is_tls() {
-            TLS_CHUNK
-        } else {
-            ASCII_CHUNK
-        };
-        let mut data = Vec::with_capacity(len);
-        loop {
-            let (res, back) = conn.recv(data, stall).await;
-            data = back;
-            let n = res.map_err(TransferError::Network)?;
-            if n == 0 {
-                break;
-            }
-            data = write_at(&file, data, pos).await?;
-            pos += n as u64;
-        }
-        return Ok(pos - offset);
-    }
     if !ascii {
         let mut data = Vec::with_capacity(TLS_CHUNK);
         loop {
