@@ -196,9 +196,17 @@ impl DataConn {
         self.reused
     }
 
-    /// Marks the connection as kept for the next transfer.
+    /// Marks the connection as kept for the next transfer, and frees the
+    /// buffers of the last one: an idle session holds no more than its
+    /// sockets and TLS state.
     pub fn keep(&mut self) {
         self.reused = true;
+        if let Some(b) = self.block.as_mut() {
+            b.framed = Vec::new();
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            tls.shrink();
+        }
     }
 
     /// Block mode, after a complete transfer: the framing is in step, so

@@ -563,6 +563,17 @@ impl TlsStream {
         Ok(dst.len() - start)
     }
 
+    /// Frees the reused buffers (up to a few hundred KiB after a bulk
+    /// transfer) while the connection is kept idle in block mode; they grow
+    /// again with the next transfer.
+    pub fn shrink(&mut self) {
+        if self.plain.is_empty() {
+            self.plain = Vec::new();
+        }
+        self.out = Vec::new();
+        self.inbuf = Vec::new();
+    }
+
     /// Sends close_notify (after a handshake, if none happened yet) and ends
     /// our sending side.
     pub async fn close(&mut self) -> io::Result<()> {

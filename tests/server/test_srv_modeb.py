@@ -291,6 +291,24 @@ def test_rest_is_refused_in_block_mode(blk, workdir):
     assert got == b"0123456789abc"
 
 
+def test_active_mode_connection_is_kept_too(blk, workdir):
+    (workdir / "h.txt").write_bytes(b"hello")
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        port = lst.getsockname()[1]
+        blk.ok(f"PORT 127,0,0,1,{port >> 8},{port & 255}", 200)
+        blk.ctl.send("RETR h.txt")
+        blk.data, _ = lst.accept()
+    assert blk.ctl.reply()[0] == 150
+    assert read_blocks(blk.data) == (b"hello", 1)
+    assert blk.ctl.reply()[1] == KEPT
+    assert blk.retr("h.txt") == (b"hello", 125, KEPT)
+    # EPSV ALL sets up nothing: the kept connection stays.
+    blk.ok("EPSV ALL", 200)
+    assert blk.retr("h.txt") == (b"hello", 125, KEPT)
+
+
 def test_other_modes_are_504(blk):
     for mode in ("C", "X"):
         assert blk.ctl.cmd(f"MODE {mode}")[0] == 504
