@@ -309,6 +309,7 @@ pub fn run(args: Args) -> u8 {
             Settings {
                 streams: usize::try_from(args.parallel).unwrap_or(1),
                 segment_min: args.parallel_min,
+                block: !args.no_block_mode,
             },
         ),
     };

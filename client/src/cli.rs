@@ -69,6 +69,10 @@ pub struct Args {
           default_value_t = DEFAULT_SEGMENT_MIN,
           value_parser = parse_size)]
     pub parallel_min: u64,
+    /// Never use block mode (`MODE B`) for `-r` and globs: every file on its
+    /// own data connection, as in stream mode. Hidden (for A/B benches).
+    #[arg(long = "no-block-mode", hide = true)]
+    pub no_block_mode: bool,
     /// [user@]host[:path] or ftp://[user@]host[:port][/path]
     pub destination: String,
     /// Local path for a host:file download.

@@ -14,6 +14,18 @@
 //! and writes (256 KiB), not splice/sendfile: the bytes must pass through
 //! the cipher in user space.
 //!
+//! Block mode (`MODE B`, RFC 959 3.4.2; framing in `ringftp_proto::block`):
+//! `set_block(true)` asks once per connection (a refusal means stream mode
+//! for that connection, silently). Every transfer is then framed in blocks
+//! and, after its `250`, the data connection is kept and reused by the next
+//! transfer command (`125`), so a small file costs no EPSV, connect or
+//! close. A kept connection that turns out dead (closed under us, a `425`
+//! to the command, or an error before any byte of it) is dropped and the
+//! command retried once on a new one. Block-mode data passes through a
+//! buffer (no splice/sendfile): it is meant for small files; `begin_retr`,
+//! `begin_stor` and `stor` (big files, REST, segments) switch back to
+//! `MODE S` first.
+//!
 //! Socket buffers: we leave Linux TCP autotuning on (it grows to
 //! `tcp_rmem`/`tcp_wmem` max, 4-6 MiB by default), because setting
 //! SO_RCVBUF/SO_SNDBUF explicitly disables autotuning and clamps the size
@@ -25,6 +37,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ringftp_proto::block::{self as blk, Decoded, Deframer};
 use ringftp_proto::command::{Command, EpsvArg, OptsArg, Password, SiteCmd, TransferType};
 use ringftp_proto::listing::{parse_list_line, parse_mlsx, FileInfo, FileKind};
 use ringftp_proto::reply::{parse_reply, Reply};
@@ -144,7 +157,31 @@ pub struct Ftp {
     pub features: Features,
     no_epsv: bool,
     no_mlsd: bool,
+    /// Block mode state of this connection.
+    block: Block,
 }
+
+/// Block mode (`MODE B`) on one control connection.
+#[derive(Default)]
+struct Block {
+    /// The server answered `MODE B` with an error: stream mode for good.
+    refused: bool,
+    /// The server is in block mode.
+    on: bool,
+    /// The data connection kept after the last transfer's 250.
+    kept: Option<Data>,
+    /// The transfer command just started on the kept connection (to retry
+    /// once on a new connection if that one fails before any byte).
+    reused: Option<Command>,
+    /// The receive buffer, kept across files (allocated once).
+    buf: Vec<u8>,
+}
+
+/// Files up to this size go in block mode in `get -r`/`put -r` jobs;
+/// bigger ones in stream mode (zero copy).
+pub const BLOCK_MAX: u64 = 1 << 20;
+/// The block-mode receive buffer.
+const BLOCK_BUF: usize = 256 * 1024;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_MS: i32 = 1000;
@@ -177,6 +214,7 @@ impl Ftp {
             features: Features::default(),
             no_epsv: false,
             no_mlsd: false,
+            block: Block::default(),
         };
         let mut greet = ftp.read_reply()?;
         while greet.is_preliminary() {
@@ -499,6 +537,8 @@ impl Ftp {
 
     /// Open a passive data connection: EPSV first, PASV when the server lacks it.
     fn open_data(&mut self) -> Result<TcpStream, FtpError> {
+        // EPSV/PASV close a kept connection on the server (block mode rule 3).
+        self.block.kept = None;
         if !self.no_epsv {
             let r = self.cmd(&Command::Epsv(EpsvArg::Any))?;
             if r.code == 229 {
@@ -525,6 +565,22 @@ impl Ftp {
     /// Start a transfer command on a fresh data connection; returns the data
     /// socket once the server answered 1xx.
     fn start_transfer(&mut self, cmd: Command, rest: u64) -> Result<Data, FtpError> {
+        self.block.reused = None;
+        if let Some(data) = self.take_kept(rest) {
+            self.send(&cmd)?;
+            let r = self.read_reply()?;
+            if r.is_preliminary() {
+                self.block.reused = Some(cmd);
+                return Ok(data);
+            }
+            if r.code != 425 {
+                // Refused before any data (550, 553...): still in step.
+                self.block.kept = Some(data);
+                return Err(FtpError::Reply(r));
+            }
+            // The server found it dead: a new one, the command once more.
+            tracing::debug!("kept data connection refused; opening a new one");
+        }
         let data = self.open_data()?;
         if rest > 0 {
             let r = self.cmd(&Command::Rest(rest))?;
@@ -557,6 +613,7 @@ impl Ftp {
     /// connection; returns the data socket once the server answered 1xx.
     /// Used for the parts of a segmented upload (`parallel`).
     pub fn begin_stor(&mut self, path: &str, rest: u64) -> Result<Data, FtpError> {
+        self.set_block(false)?;
         self.start_transfer(Command::Stor(path.to_string()), rest)
     }
 
@@ -611,11 +668,33 @@ impl Ftp {
     fn list_with(&mut self, cmd: Command, mlsd: bool) -> Result<Vec<FileInfo>, FtpError> {
         let mut data = self.start_transfer(cmd, 0)?;
         let mut raw = Vec::new();
-        let read = data.read_to_end_bounded(&mut raw);
-        drop(data);
-        let fin = self.finish_transfer();
-        read?;
-        fin?;
+        if self.block.on {
+            let never = AtomicBool::new(false);
+            let mut sink = |chunk: &[u8]| {
+                if raw.len() as u64 + chunk.len() as u64 > MAX_LISTING {
+                    return Err(FtpError::Malformed("listing too long".into()));
+                }
+                raw.extend_from_slice(chunk);
+                Ok(())
+            };
+            let mut buf = std::mem::take(&mut self.block.buf);
+            let read = recv_blocks(&mut data, &mut buf, &never, &mut sink, &mut |_| {});
+            self.block.buf = buf;
+            match read {
+                Ok(r) => self.finish_block(data, !r.extra)?,
+                Err(e) => {
+                    drop(data);
+                    let _ = self.finish_transfer();
+                    return Err(e.error);
+                }
+            }
+        } else {
+            let read = data.read_to_end_bounded(&mut raw);
+            drop(data);
+            let fin = self.finish_transfer();
+            read?;
+            fin?;
+        }
         let text = String::from_utf8_lossy(&raw);
         let mut out = Vec::new();
         for line in text.split('\n') {
@@ -649,6 +728,7 @@ impl Ftp {
 
     /// Start RETR of `path` at `offset`; returns the data socket after 1xx.
     pub fn begin_retr(&mut self, path: &str, offset: u64) -> Result<Data, FtpError> {
+        self.set_block(false)?;
         self.start_transfer(Command::Retr(path.to_string()), offset)
     }
 
@@ -662,6 +742,9 @@ impl Ftp {
         offset: u64,
         ctl: &mut TransferCtl<'_>,
     ) -> Result<u64, FtpError> {
+        if self.block.on {
+            return self.finish_retr_blocks(data, file, ctl);
+        }
         let moved = match data {
             Data::Plain(data) => recv_into_file(&data, file, offset, ctl),
             Data::Tls(mut s) => {
@@ -700,6 +783,7 @@ impl Ftp {
         append: bool,
         ctl: &mut TransferCtl<'_>,
     ) -> Result<u64, FtpError> {
+        self.set_block(false)?;
         let cmd = if append {
             Command::Appe(path.to_string())
         } else {
@@ -734,6 +818,180 @@ impl Ftp {
                 Err(e)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Block mode on (`want`, where the server has it) or off for the next
+    /// transfers. `MODE B` is asked once per connection: a refusal (any
+    /// error reply) leaves it in stream mode for good, with no message.
+    /// `MODE S` closes a kept connection (on both sides).
+    pub fn set_block(&mut self, want: bool) -> Result<(), FtpError> {
+        if want == self.block.on || (want && self.block.refused) {
+            return Ok(());
+        }
+        self.block.kept = None;
+        if want {
+            let r = self.cmd(&Command::Mode('B'))?;
+            self.block.on = r.is_success();
+            self.block.refused = !self.block.on;
+            if self.block.refused {
+                tracing::debug!(
+                    code = r.code,
+                    "no block mode: stream mode on this connection"
+                );
+            }
+        } else {
+            let r = self.cmd(&Command::Mode('S'))?;
+            if !r.is_success() {
+                return Err(FtpError::Reply(r));
+            }
+            self.block.on = false;
+        }
+        Ok(())
+    }
+
+    /// The kept data connection, for a transfer without REST, if it still
+    /// looks alive (nothing to read on it: no EOF, reset or stray bytes).
+    fn take_kept(&mut self, rest: u64) -> Option<Data> {
+        let mut data = self.block.kept.take()?;
+        if rest > 0 || !self.block.on {
+            return None;
+        }
+        if idle_and_open(&mut data) {
+            Some(data)
+        } else {
+            tracing::debug!("kept data connection closed by the server; dropped");
+            None
+        }
+    }
+
+    /// The final reply of a block-mode transfer whose data is complete:
+    /// `250` keeps the data connection (unless `keep` is false: the framing
+    /// is not to be trusted), `226` means the server closed it.
+    fn finish_block(&mut self, data: Data, keep: bool) -> Result<(), FtpError> {
+        let r = self.read_reply()?;
+        if r.code == 250 && keep {
+            self.block.kept = Some(data);
+        }
+        if r.is_success() {
+            Ok(())
+        } else {
+            Err(FtpError::Reply(r))
+        }
+    }
+
+    /// Start `RETR path` for a whole file, in block mode when `block` (and
+    /// the server has it), else in stream mode.
+    pub fn begin_get(&mut self, path: &str, block: bool) -> Result<Data, FtpError> {
+        self.set_block(block)?;
+        self.start_transfer(Command::Retr(path.to_string()), 0)
+    }
+
+    /// `finish_retr` in block mode: deframe into the file, then the reply.
+    fn finish_retr_blocks(
+        &mut self,
+        mut data: Data,
+        file: &std::fs::File,
+        ctl: &mut TransferCtl<'_>,
+    ) -> Result<u64, FtpError> {
+        let reused = self.block.reused.take();
+        let start = Instant::now();
+        let mut total = 0u64;
+        let mut write = |chunk: &[u8]| {
+            let mut f = file;
+            f.write_all(chunk).map_err(FtpError::Local)?;
+            total += chunk.len() as u64;
+            throttle(ctl.limit, start, total);
+            Ok(())
+        };
+        let mut buf = std::mem::take(&mut self.block.buf);
+        (ctl.progress)(0);
+        let read = recv_blocks(&mut data, &mut buf, ctl.interrupt, &mut write, ctl.progress);
+        self.block.buf = buf;
+        match read {
+            Ok(r) => {
+                self.finish_block(data, !r.extra)?;
+                Ok(r.data)
+            }
+            Err(RecvError { error, wire: 0 })
+                if reused.is_some() && matches!(error, FtpError::Io(_) | FtpError::Tls(_)) =>
+            {
+                // The kept connection was dead: nothing arrived, nothing
+                // was written. Once more on a new connection.
+                tracing::debug!(%error, "kept data connection failed before any byte; retrying");
+                drop(data);
+                self.abort()?;
+                let cmd = reused.ok_or(FtpError::Interrupted)?;
+                let data = self.start_transfer(cmd, 0)?;
+                self.finish_retr_blocks(data, file, ctl)
+            }
+            Err(RecvError { error, .. }) => {
+                drop(data);
+                match error {
+                    e @ (FtpError::Interrupted
+                    | FtpError::Local(_)
+                    | FtpError::Io(_)
+                    | FtpError::Tls(_)) => {
+                        self.abort()?;
+                        Err(e)
+                    }
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
+    /// STOR a whole `file` (of about `size` bytes), in block mode when
+    /// `block` (and the server has it): the file is read into memory and
+    /// sent as header + data + EOF in one write. Else as `stor`.
+    pub fn put_file(
+        &mut self,
+        path: &str,
+        file: &std::fs::File,
+        size: u64,
+        block: bool,
+        ctl: &mut TransferCtl<'_>,
+    ) -> Result<u64, FtpError> {
+        if !block {
+            return self.stor(path, file, 0, size, false, ctl);
+        }
+        self.set_block(true)?;
+        if !self.block.on {
+            return self.stor(path, file, 0, size, false, ctl);
+        }
+        let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        {
+            let mut f = file;
+            f.read_to_end(&mut body).map_err(FtpError::Local)?;
+        }
+        let mut wire = Vec::new();
+        blk::frame(&body, true, &mut wire);
+        let cmd = Command::Stor(path.to_string());
+        let mut data = self.start_transfer(cmd, 0)?;
+        let mut retried = false;
+        (ctl.progress)(0);
+        loop {
+            let reused = self.block.reused.take();
+            match send_all(&mut data, &wire, ctl.interrupt) {
+                Ok(()) => {
+                    (ctl.progress)(body.len() as u64);
+                    self.finish_block(data, true)?;
+                    return Ok(body.len() as u64);
+                }
+                Err((FtpError::Io(error), 0)) if reused.is_some() && !retried => {
+                    tracing::debug!(%error, "kept data connection failed before any byte; retrying");
+                    drop(data);
+                    self.abort()?;
+                    retried = true;
+                    data = self.start_transfer(reused.ok_or(FtpError::Interrupted)?, 0)?;
+                }
+                Err((e, sent)) => {
+                    drop(data);
+                    (ctl.progress)((sent as u64).min(body.len() as u64));
+                    self.abort()?;
+                    return Err(e);
+                }
+            }
         }
     }
 }
@@ -1454,4 +1712,248 @@ fn send_range_tls(
         }
     }
     Ok(total)
+}
+
+/// Is this kept data connection still usable: open, with nothing waiting
+/// on it? (A non-blocking peek: EOF, a reset or stray bytes mean it is not.
+/// Over TLS, records that carry no data, such as TLS 1.3 session tickets
+/// sent after the handshake, are taken in first; data or close_notify
+/// mean it is not.)
+fn idle_and_open(data: &mut Data) -> bool {
+    match data {
+        Data::Plain(s) => peek_idle(s.as_raw_fd()) == Some(true),
+        Data::Tls(s) => {
+            // A few rounds at most: each takes in what the peer had sent.
+            for _ in 0..4 {
+                match peek_idle(s.sock.as_raw_fd()) {
+                    Some(true) => return !s.conn.wants_write(),
+                    None => return false,
+                    Some(false) => {}
+                }
+                if s.sock.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let read = s.conn.read_tls(&mut s.sock);
+                let _ = s.sock.set_nonblocking(false);
+                match (read, s.conn.process_new_packets()) {
+                    (Ok(n), Ok(state))
+                        if n > 0
+                            && state.plaintext_bytes_to_read() == 0
+                            && !state.peer_has_closed() => {}
+                    _ => return false,
+                }
+            }
+            false
+        }
+    }
+}
+
+/// Peek at a socket without waiting: Some(true) nothing to read (open and
+/// idle), Some(false) bytes wait, None closed or failed.
+fn peek_idle(fd: RawFd) -> Option<bool> {
+    let mut byte = 0u8;
+    // SAFETY: `byte` is valid for a write of one byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::addr_of_mut!(byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => None,
+        n if n > 0 => Some(false),
+        _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => Some(true),
+        _ => None,
+    }
+}
+
+/// A block-mode receive that ended with the EOF block.
+struct Received {
+    /// File data bytes.
+    data: u64,
+    /// Bytes came after the EOF block: the connection is out of step.
+    extra: bool,
+}
+
+/// A block-mode receive that failed, and how many bytes of any kind had
+/// arrived on the connection (0: it was dead before the transfer began).
+struct RecvError {
+    error: FtpError,
+    wire: u64,
+}
+
+/// Read one file in blocks from `data` into `sink` (which gets the data of
+/// each read at once, headers taken out in place). Ends after the EOF
+/// block; a close before it is an error (the file is incomplete). `buf`
+/// is grown to [`BLOCK_BUF`] once and reused. `progress` gets the data
+/// bytes so far, also once a second while nothing comes.
+fn recv_blocks(
+    data: &mut Data,
+    buf: &mut Vec<u8>,
+    interrupt: &AtomicBool,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), FtpError>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Received, RecvError> {
+    if buf.len() < BLOCK_BUF {
+        buf.resize(BLOCK_BUF, 0);
+    }
+    let mut wire = 0u64;
+    let fail = |error: FtpError, wire: u64| RecvError { error, wire };
+    if let Data::Tls(s) = data {
+        s.sock
+            .set_read_timeout(Some(Duration::from_millis(POLL_MS as u64)))
+            .map_err(|e| fail(e.into(), 0))?;
+    }
+    let mut de = Deframer::new();
+    let mut total = 0u64;
+    // Poll before the first read (the data follows the 125/150), then read
+    // without waiting until a read finds nothing.
+    let mut wait = true;
+    while !de.ended() {
+        let n = match read_some(data, buf, interrupt, &mut wait) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                progress(total);
+                continue;
+            }
+            Err(e) => return Err(fail(e, wire)),
+        };
+        if n == 0 {
+            return Err(fail(ended_early(), wire));
+        }
+        wire += n as u64;
+        // Decode in place: each piece of data moves to the front (after the
+        // pieces before it), so the whole read is written once.
+        let (mut pos, mut out) = (0usize, 0usize);
+        let mut extra = false;
+        while pos < n {
+            let input = buf.get(pos..n).unwrap_or_default();
+            match de.decode(input) {
+                Decoded::Data { data, consumed } => {
+                    let len = data.len();
+                    let from = pos + consumed - len;
+                    buf.copy_within(from..from + len, out);
+                    out += len;
+                    pos += consumed;
+                }
+                Decoded::Eof { consumed } => {
+                    pos += consumed;
+                    extra = pos < n;
+                    break;
+                }
+                Decoded::NeedMore { consumed } => {
+                    pos += consumed;
+                    if consumed == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        if out > 0 {
+            sink(buf.get(..out).unwrap_or_default()).map_err(|e| fail(e, wire))?;
+            total += out as u64;
+            progress(total);
+        }
+        if interrupt.load(Ordering::SeqCst) {
+            return Err(fail(FtpError::Interrupted, wire));
+        }
+        if de.ended() {
+            return Ok(Received { data: total, extra });
+        }
+    }
+    Ok(Received {
+        data: total,
+        extra: false,
+    })
+}
+
+/// One read from a data connection into `buf`: Ok(None) when nothing came
+/// within the poll interval (or a signal came). `wait`: poll first (set
+/// again when a non-blocking read finds nothing).
+fn read_some(
+    data: &mut Data,
+    buf: &mut [u8],
+    interrupt: &AtomicBool,
+    wait: &mut bool,
+) -> Result<Option<usize>, FtpError> {
+    match data {
+        Data::Plain(s) => {
+            let fd = s.as_raw_fd();
+            if *wait && !poll_fd(fd, libc::POLLIN, interrupt)? {
+                return Ok(None);
+            }
+            *wait = false;
+            // SAFETY: `buf` is valid for writes of its length.
+            let n =
+                unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => {
+                        *wait = true;
+                        Ok(None)
+                    }
+                    io::ErrorKind::Interrupted => Ok(None),
+                    _ => Err(e.into()),
+                };
+            }
+            Ok(Some(n as usize))
+        }
+        Data::Tls(s) => match s.read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(0)),
+            Err(e) if transient(&e) => {
+                if interrupt.load(Ordering::SeqCst) {
+                    return Err(FtpError::Interrupted);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// Write all of `wire` to the data connection (and flush TLS), with a one
+/// second timeout per write so that `interrupt` is seen. On failure, how
+/// many bytes had been accepted.
+fn send_all(data: &mut Data, wire: &[u8], interrupt: &AtomicBool) -> Result<(), (FtpError, usize)> {
+    let tick = Some(Duration::from_millis(POLL_MS as u64));
+    let set = match data {
+        Data::Plain(s) => s.set_write_timeout(tick),
+        Data::Tls(s) => s.sock.set_write_timeout(tick),
+    };
+    set.map_err(|e| (e.into(), 0))?;
+    let mut sent = 0usize;
+    while sent < wire.len() {
+        let rest = wire.get(sent..).unwrap_or_default();
+        let r = match data {
+            Data::Plain(s) => s.write(rest),
+            Data::Tls(s) => s.write(rest),
+        };
+        match r {
+            Ok(0) => return Err((io::Error::from(io::ErrorKind::WriteZero).into(), sent)),
+            Ok(m) => sent += m,
+            Err(e) if transient(&e) => {}
+            Err(e) => return Err((e.into(), sent)),
+        }
+        if interrupt.load(Ordering::SeqCst) {
+            return Err((FtpError::Interrupted, sent));
+        }
+    }
+    if let Data::Tls(s) = data {
+        loop {
+            match s.flush() {
+                Ok(()) => break,
+                Err(e) if transient(&e) => {
+                    if interrupt.load(Ordering::SeqCst) {
+                        return Err((FtpError::Interrupted, sent));
+                    }
+                }
+                Err(e) => return Err((e.into(), sent)),
+            }
+        }
+    }
+    Ok(())
 }

@@ -20,7 +20,9 @@
 //!   and moves the bytes (one thread per connection; the calling thread
 //!   drives the progress meter).
 //! - **Jobs** (`get -r`, `put -r`, multi-file globs): [`run_jobs`] gives whole
-//!   files to K workers, one per connection, in order.
+//!   files to K workers, one per connection, in order. Files up to
+//!   `ftp::BLOCK_MAX` go in block mode (`MODE B`, one kept data connection
+//!   per worker), bigger ones in stream mode (zero copy).
 //!
 //! The commands (`commands/get.rs`, `commands/put.rs`) decide when to use
 //! this, print sftp's messages and keep the upload rule: a segmented upload
@@ -108,6 +110,9 @@ pub struct Settings {
     pub streams: usize,
     /// Smallest file that is cut into segments.
     pub segment_min: u64,
+    /// Jobs of up to `ftp::BLOCK_MAX` bytes go in block mode (`MODE B`)
+    /// where the server has it; off with `--no-block-mode`.
+    pub block: bool,
 }
 
 impl Default for Settings {
@@ -115,6 +120,7 @@ impl Default for Settings {
         Settings {
             streams: DEFAULT_STREAMS as usize,
             segment_min: DEFAULT_SEGMENT_MIN,
+            block: true,
         }
     }
 }

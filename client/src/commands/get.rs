@@ -14,7 +14,7 @@ use super::{
     basename, error, local_is_dir, make_absolute_pwd_glob, path_append, say, strerror, CmdErr,
     CmdResult, Ctx, Invocation,
 };
-use crate::ftp::{Ftp, FtpError, TransferCtl};
+use crate::ftp::{self, Ftp, FtpError, TransferCtl};
 use crate::glob::remote_glob;
 use crate::messages;
 use crate::parallel::{self, Direction, JobEnd, PartsError};
@@ -537,8 +537,10 @@ fn fetch_files(ctx: &mut Ctx, jobs: &[GetJob], name: &str, pflag: bool, fflag: b
             say(&messages::fetching(&j.remote, &j.local));
         }
     };
+    let block = ctx.pool.settings.block;
     let work = |f: &mut Ftp, j: &GetJob, stop: &AtomicBool, add: &dyn Fn(u64)| {
-        fetch_one(f, j, pflag, fflag, stop, add)
+        let block = block && j.info.size <= ftp::BLOCK_MAX;
+        fetch_one(f, j, pflag, fflag, block, stop, add)
     };
     super::run_file_jobs(
         ctx,
@@ -557,10 +559,11 @@ fn fetch_one(
     job: &GetJob,
     pflag: bool,
     fflag: bool,
+    block: bool,
     stop: &AtomicBool,
     add: &dyn Fn(u64),
 ) -> JobEnd {
-    let end = fetch_one_inner(ftp, job, pflag, fflag, stop, add);
+    let end = fetch_one_inner(ftp, job, pflag, fflag, block, stop, add);
     if job.in_tree && matches!(end, JobEnd::Failed) && !stop.load(Ordering::SeqCst) {
         error(&messages::download_failed(&job.remote, &job.local));
     }
@@ -572,6 +575,7 @@ fn fetch_one_inner(
     job: &GetJob,
     pflag: bool,
     fflag: bool,
+    block: bool,
     stop: &AtomicBool,
     add: &dyn Fn(u64),
 ) -> JobEnd {
@@ -581,7 +585,7 @@ fn fetch_one_inner(
     } else {
         0o666
     };
-    let data = match ftp.begin_retr(remote, 0) {
+    let data = match ftp.begin_get(remote, block) {
         Ok(d) => d,
         Err(e) => return super::job_failed(e, |s| messages::remote_open(remote, s)),
     };

@@ -11,7 +11,7 @@ use ringftp_proto::listing::FileKind;
 use super::{
     basename, error, make_absolute, path_append, say, strerror, CmdErr, CmdResult, Ctx, Invocation,
 };
-use crate::ftp::{Ftp, FtpError, TransferCtl};
+use crate::ftp::{self, Ftp, FtpError, TransferCtl};
 use crate::glob::local_glob;
 use crate::messages;
 use crate::parallel::{self, Direction, JobEnd, PartsError};
@@ -454,8 +454,9 @@ fn send_files(ctx: &mut Ctx, jobs: &[PutJob], name: &str, pflag: bool) -> CmdRes
             say(&messages::uploading(&j.local, &j.remote));
         }
     };
+    let block = ctx.pool.settings.block;
     let work = |f: &mut Ftp, j: &PutJob, stop: &AtomicBool, add: &dyn Fn(u64)| {
-        let end = send_one(f, j, pflag, stop, add);
+        let end = send_one(f, j, pflag, block, stop, add);
         if j.in_tree && matches!(end, JobEnd::Failed) && !stop.load(Ordering::SeqCst) {
             error(&messages::upload_failed(&j.local, &j.remote));
         }
@@ -477,6 +478,7 @@ fn send_one(
     ftp: &mut Ftp,
     job: &PutJob,
     pflag: bool,
+    block: bool,
     stop: &AtomicBool,
     add: &dyn Fn(u64),
 ) -> JobEnd {
@@ -510,7 +512,9 @@ fn send_one(
             limit: 0,
             progress: &mut progress,
         };
-        ftp.stor(remote, &file, 0, meta.len(), false, &mut tctl)
+        // Block mode for a small file (the size now, not the walk's).
+        let block = block && meta.len() <= ftp::BLOCK_MAX;
+        ftp.put_file(remote, &file, meta.len(), block, &mut tctl)
     };
     match r {
         Ok(_) => {}
