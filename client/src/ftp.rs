@@ -582,6 +582,12 @@ impl Ftp {
             tracing::debug!("kept data connection refused; opening a new one");
         }
         let data = self.open_data()?;
+        if self.block.on {
+            // Each block-mode write is a whole file's blocks: nothing to
+            // coalesce, and with Nagle the next file's write would wait
+            // for the delayed ACK of this one's (40 ms a file).
+            let _ = data.set_nodelay(true);
+        }
         if rest > 0 {
             let r = self.cmd(&Command::Rest(rest))?;
             if r.code != 350 {
@@ -972,18 +978,32 @@ impl Ftp {
         (ctl.progress)(0);
         loop {
             let reused = self.block.reused.take();
+            let retry = reused.filter(|_| !retried);
             match send_all(&mut data, &wire, ctl.interrupt) {
-                Ok(()) => {
-                    (ctl.progress)(body.len() as u64);
-                    self.finish_block(data, true)?;
-                    return Ok(body.len() as u64);
-                }
-                Err((FtpError::Io(error), 0)) if reused.is_some() && !retried => {
+                Ok(()) => match (self.finish_block(data, true), retry) {
+                    // The kept connection was gone under the upload: the
+                    // server saw no EOF block and committed nothing (426,
+                    // block mode rule 6). Once more on a new connection.
+                    (Err(FtpError::Reply(r)), Some(cmd)) if matches!(r.code, 425 | 426) => {
+                        tracing::debug!(
+                            code = r.code,
+                            "upload on the kept data connection lost; retrying"
+                        );
+                        retried = true;
+                        data = self.start_transfer(cmd, 0)?;
+                    }
+                    (r, _) => {
+                        (ctl.progress)(body.len() as u64);
+                        r?;
+                        return Ok(body.len() as u64);
+                    }
+                },
+                Err((FtpError::Io(error), 0)) if retry.is_some() => {
                     tracing::debug!(%error, "kept data connection failed before any byte; retrying");
                     drop(data);
                     self.abort()?;
                     retried = true;
-                    data = self.start_transfer(reused.ok_or(FtpError::Interrupted)?, 0)?;
+                    data = self.start_transfer(retry.ok_or(FtpError::Interrupted)?, 0)?;
                 }
                 Err((e, sent)) => {
                     drop(data);
@@ -1956,4 +1976,115 @@ fn send_all(data: &mut Data, wire: &[u8], interrupt: &AtomicBool) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected pair of loopback sockets: (ours, the peer's).
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (peer, _) = l.accept().unwrap();
+        (ours, peer)
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 + i / 977) as u8).collect()
+    }
+
+    /// Receives one file from `wire` written by the peer in pieces of
+    /// `step` bytes (then, with `close`, closed).
+    fn receive(wire: Vec<u8>, step: usize, close: bool) -> Result<(Vec<u8>, bool), RecvError> {
+        let (ours, mut peer) = pair();
+        let writer = std::thread::spawn(move || {
+            for piece in wire.chunks(step.max(1)) {
+                peer.write_all(piece).unwrap();
+                if step < 1000 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            if close {
+                drop(peer);
+                None
+            } else {
+                Some(peer)
+            }
+        });
+        let mut data = Data::Plain(ours);
+        let mut out = Vec::new();
+        let mut sink = |c: &[u8]| {
+            out.extend_from_slice(c);
+            Ok(())
+        };
+        let never = AtomicBool::new(false);
+        let mut buf = Vec::new();
+        let r = recv_blocks(&mut data, &mut buf, &never, &mut sink, &mut |_| {});
+        let _keep_open = writer.join().unwrap();
+        r.map(|got| {
+            assert_eq!(got.data as usize, out.len());
+            (out, got.extra)
+        })
+    }
+
+    #[test]
+    fn block_files_of_every_edge_size_arrive_whole() {
+        for size in [0, 1, 10, 65535, 65536, 1 << 20, (1 << 20) + 1, 3 << 20] {
+            let body = pattern(size);
+            let mut wire = Vec::new();
+            blk::frame(&body, true, &mut wire);
+            // Whole, split inside headers and blocks, byte by byte (small ones).
+            for step in [wire.len().max(1), 65538, 4099, 2, 1] {
+                if step < 1000 && size > 10 {
+                    continue;
+                }
+                let (got, extra) = receive(wire.clone(), step, false)
+                    .unwrap_or_else(|e| panic!("{size}: {}", e.error));
+                assert_eq!(got.len(), size);
+                assert!(got == body, "{size} in pieces of {step}");
+                assert!(!extra);
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_eof_block_are_reported() {
+        let mut wire = Vec::new();
+        blk::frame(b"hello", true, &mut wire);
+        wire.extend_from_slice(b"next");
+        let (got, extra) = receive(wire, 1 << 20, false).unwrap_or_else(|e| panic!("{}", e.error));
+        assert_eq!(got, b"hello");
+        assert!(extra);
+    }
+
+    #[test]
+    fn a_close_before_the_eof_block_is_an_error() {
+        let mut wire = Vec::new();
+        blk::frame(&pattern(5000), false, &mut wire);
+        let e = receive(wire.clone(), 1 << 20, true).expect_err("incomplete");
+        assert!(matches!(e.error, FtpError::Io(_)));
+        assert_eq!(e.wire, wire.len() as u64);
+        // Dead before the first byte: nothing arrived at all (the retry case).
+        let e = receive(Vec::new(), 1, true).expect_err("dead");
+        assert_eq!(e.wire, 0);
+    }
+
+    #[test]
+    fn a_kept_connection_is_checked_before_use() {
+        let (ours, peer) = pair();
+        let mut data = Data::Plain(ours);
+        assert!(idle_and_open(&mut data));
+        let mut peer = peer;
+        peer.write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!idle_and_open(&mut data), "stray bytes");
+        let (ours, peer) = pair();
+        let mut data = Data::Plain(ours);
+        drop(peer);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!idle_and_open(&mut data), "closed by the peer");
+    }
 }
