@@ -209,11 +209,17 @@ impl DataConn {
         }
     }
 
-    /// Block mode, after a complete transfer: the framing is in step, so
-    /// the connection can carry the next file (no bytes followed the EOF
-    /// block of an upload).
-    pub fn reusable(&self) -> bool {
-        self.block.as_ref().is_some_and(|b| !b.trailing)
+    /// Block mode, after a complete transfer: why the connection cannot
+    /// carry the next file, or `None` when it can (the framing is in step).
+    pub fn spent(&self) -> Option<&'static str> {
+        match &self.block {
+            None => Some("stream mode ends with the connection"),
+            Some(b) if b.trailing => Some("bytes followed the end-of-file block"),
+            Some(_) if self.tls.as_ref().is_some_and(TlsStream::peer_closed) => {
+                Some("the client ended its TLS session")
+            }
+            Some(_) => None,
+        }
     }
 
     /// Checks a kept, idle connection without waiting (a non-blocking peek

@@ -563,6 +563,11 @@ impl TlsStream {
         Ok(dst.len() - start)
     }
 
+    /// The peer sent close_notify or closed TCP: nothing more will arrive.
+    pub fn peer_closed(&self) -> bool {
+        self.eof
+    }
+
     /// Frees the reused buffers (up to a few hundred KiB after a bulk
     /// transfer) while the connection is kept idle in block mode; they grow
     /// again with the next transfer.

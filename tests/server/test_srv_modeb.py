@@ -476,6 +476,8 @@ def test_prot_p_keeps_one_tls_session_across_files(tls_server):
     code, text = raw.cmd("EPSV")
     port = int(re.search(r"\(\|\|\|(\d+)\|\)", text).group(1))
     plain = socket.create_connection((tls_server.host, port), timeout=30)
+    # No Nagle: the close_notify below must not wait for an ACK.
+    plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     data = None
     try:
         for i, (name, body) in enumerate(files.items()):
@@ -495,6 +497,27 @@ def test_prot_p_keeps_one_tls_session_across_files(tls_server):
             got, _ = read_blocks(data)
             assert sha(got) == sha(body), name
             assert raw.reply()[1] == KEPT
+        # A client that ends TLS after its upload (close_notify) is done
+        # with the connection: committed, 250, and the connection is closed
+        # (at once when the close_notify came with the EOF block, else by
+        # the check before the next use: 425).
+        code, _ = raw.cmd("STOR tls-last.bin")
+        assert code == 125
+        data.sendall(frame(b"last"))
+        data.setblocking(False)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            data.unwrap()
+        code, text = raw.reply()
+        assert code == 250, text
+        assert (tls_server.root / "tls-last.bin").read_bytes() == b"last"
+        assert raw.cmd("RETR tls1.bin")[0] == 425
+        data.setblocking(True)
+        assert closed_by_server(data)
+        data = tls_data(raw, tls_server, ctx)
+        assert raw.cmd("RETR tls1.bin")[0] == 150
+        assert read_blocks(data.wrapped())[0] == files["tls1.bin"]
+        assert raw.reply()[1] == KEPT
+        data = data.wrapped()
         # CCC (refused) closes the kept connection.
         assert raw.cmd("CCC")[0] == 502
         assert closed_by_server(data)

@@ -106,26 +106,24 @@ pub fn complete(ctx: &mut Ctx<'_>, conn: DataConn, text: &str) -> Reply {
         drop(conn);
         return Reply::new(226, text.to_string());
     }
-    if keep(ctx, conn) {
-        Reply::new(250, "Transfer complete; data connection kept open.")
-    } else {
-        Reply::new(
+    match keep(ctx, conn) {
+        None => Reply::new(250, "Transfer complete; data connection kept open."),
+        Some(why) => Reply::new(
             250,
-            "Transfer complete; data connection closed: bytes followed the end-of-file block.",
-        )
+            format!("Transfer complete; data connection closed: {why}."),
+        ),
     }
 }
 
 /// Keeps a block-mode connection whose framing is in step for the next
-/// transfer; drops any other. Whether it was kept.
-pub fn keep(ctx: &mut Ctx<'_>, mut conn: DataConn) -> bool {
-    if conn.reusable() {
+/// transfer; drops any other, and says why.
+pub fn keep(ctx: &mut Ctx<'_>, mut conn: DataConn) -> Option<&'static str> {
+    let spent = conn.spent();
+    if spent.is_none() {
         conn.keep();
         ctx.login.kept = Some(conn);
-        true
-    } else {
-        false
     }
+    spent
 }
 
 enum Waited<T> {
