@@ -444,19 +444,40 @@ run_client() { # contender direction local remote
             chmod 600 "$s"
             lftp -f "$s"
             ;;
-        ringftp-tls | ringftp-tls-1)
-            # Case 7: FTPS (AUTH TLS, PROT P) against its own ringftpd, its certificate
+        ringftp-tls | ringftp-tls-1 | ringftp-tls-stream)
+            # Cases 7 and 9: FTPS (AUTH TLS, PROT P) against its own ringftpd, its certificate
             # accepted once into a private known_hosts; with the client's default parallel
-            # transfers and over one connection.
-            local n=4
+            # transfers, over one connection (-1), and with block mode off (-stream: one new
+            # data connection, so one TLS handshake, per file).
+            local n=4 mode=()
             [ "$who" = ringftp-tls-1 ] && n=1
+            [ "$who" = ringftp-tls-stream ] && mode=(--no-block-mode)
             case "$dir" in
                 get) b="$(batch "$who" "get $rem $loc")" ;;
                 put) b="$(batch "$who" "put $loc $rem")" ;;
-                *) die "case 7 has no recursive transfer" ;;
+                getr) b="$(batch "$who" "get -r $rem $loc")" ;;
+                putr) b="$(batch "$who" "put -r $loc $rem")" ;;
             esac
-            "$RINGFTP" -P "$TLS_PORT" --parallel "$n" -o "UserKnownHostsFile=$T/etc/known_hosts" \
+            "$RINGFTP" -P "$TLS_PORT" --parallel "$n" "${mode[@]}" -o "UserKnownHostsFile=$T/etc/known_hosts" \
                 -o StrictHostKeyChecking=accept-new --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            ;;
+        lftp-tls-par)
+            # Case 9: lftp mirror --parallel=4 over FTPS (AUTH TLS, PROT P) against the same
+            # ringftpd --tls required (its self-signed certificate is not verified).
+            local s="$T/etc/lftp-tls.script"
+            {
+                echo "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-force yes"
+                echo "set ftp:ssl-protect-data yes; set ssl:verify-certificate no"
+                echo "set ftp:passive-mode yes; set xfer:clobber yes; set cmd:interactive no"
+                echo "open -u $BENCH_USER,$PASSWORD -p $TLS_PORT 127.0.0.1"
+                case "$dir" in
+                    getr) echo "mirror --parallel=4 $rem $loc" ;;
+                    putr) echo "mirror -R --parallel=4 $loc $rem" ;;
+                    *) die "lftp-tls-par only mirrors" ;;
+                esac
+            } >"$s"
+            chmod 600 "$s"
+            lftp -f "$s"
             ;;
         ringftp-s3 | ringftp-s3-1)
             # Case 8: ringftp (default streams; -1: --parallel 1) -> the ringftpd whose root is
@@ -488,19 +509,22 @@ run_client() { # contender direction local remote
                 *) die "curl has no recursive transfer" ;;
             esac
             ;;
-        ringftp-1 | ringftp-par | ringftp-par-vsftpd)
+        ringftp-1 | ringftp-par | ringftp-par-vsftpd | ringftp-par-stream)
             # ringftp with parallel transfers off (--parallel 1) and on (4 connections; big
-            # files in segments), against ringftpd, and against vsftpd (case 6).
-            local port=$RING_PORT n=4
+            # files in segments), against ringftpd, and against vsftpd (case 6);
+            # -stream: block mode off (--no-block-mode, a new data connection per file), to
+            # show what MODE B brings against the same server.
+            local port=$RING_PORT n=4 mode=()
             [ "$who" = ringftp-1 ] && n=1
             [ "$who" = ringftp-par-vsftpd ] && port=$FTP_PORT
+            [ "$who" = ringftp-par-stream ] && mode=(--no-block-mode)
             case "$dir" in
                 get) b="$(batch "$who" "get $rem $loc")" ;;
                 put) b="$(batch "$who" "put $loc $rem")" ;;
                 getr) b="$(batch "$who" "get -r $rem $loc")" ;;
                 putr) b="$(batch "$who" "put -r $loc $rem")" ;;
             esac
-            "$RINGFTP" -P "$port" --parallel "$n" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
+            "$RINGFTP" -P "$port" --parallel "$n" "${mode[@]}" --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
             ;;
         dd)
             # The same bytes written into the same filesystem's page cache by dd, beside the
@@ -691,11 +715,12 @@ done
 fi
 
 # ---------------------------------------------------------------------------------------------
-# Case 6: many small files with several in flight: ringftp (4 connections) against ringftpd
-# and vsftpd, beside lftp mirror --parallel=4 against vsftpd.
+# Case 6: many small files with several in flight: ringftp (4 connections; block mode where
+# the server has it, and --no-block-mode) against ringftpd and vsftpd, beside lftp
+# mirror --parallel=4 against vsftpd.
 # ---------------------------------------------------------------------------------------------
 if want_case 6; then
-C6=(ringftp-par ringftp-par-vsftpd lftp-par)
+C6=(ringftp-par ringftp-par-stream ringftp-par-vsftpd lftp-par)
 log "case 6: $SMALL_N x $SMALL_KIB KiB get -r/put -r, 4 in flight, $RUNS run(s)"
 mkdir -p "$T/trash"
 for run in $(seq "$RUNS"); do
@@ -722,7 +747,8 @@ fi
 # Case 7: one big file over FTPS (AUTH TLS, PROT P: ringftpd --tls required, so nothing moves in
 # the clear) beside OpenSSH sftp with aes128-gcm, the same run, alternated. Target: >= 2x.
 # ---------------------------------------------------------------------------------------------
-if want_case 7; then
+# The FTPS server of cases 7 and 9.
+if want_case 7 || want_case 9; then
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 2 \
     -keyout "$T/etc/tls-key.pem" -out "$T/etc/tls-cert.pem" 2>/dev/null || die "openssl req failed"
 TLS_LOG="$T/log/server-tls.log"
@@ -738,6 +764,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 [ -n "$TLS_PORT" ] || die "ringftpd --tls required did not say 'listening on'; see $TLS_LOG"
+fi
+if want_case 7; then
 C7=(ringftp-tls ringftp-tls-1 sftp-aes128gcm)
 log "case 7: ${BIG_MIB} MiB get/put over TLS (ringftpd :$TLS_PORT), $RUNS run(s)"
 for run in $(seq "$RUNS"); do
@@ -841,6 +869,37 @@ for run in $(seq "$RUNS"); do
         done
     done
 done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Case 9: many small files over FTPS (PROT P), 4 in flight: ringftp with block mode (one TLS
+# data connection per worker, kept) and without it (a handshake per file), beside lftp
+# mirror --parallel=4 over FTPS against the same ringftpd, and sftp aes128-gcm.
+# ---------------------------------------------------------------------------------------------
+if want_case 9; then
+C9=(ringftp-tls ringftp-tls-stream lftp-tls-par sftp-aes128gcm)
+log "case 9: $SMALL_N x $SMALL_KIB KiB get -r/put -r over TLS (ringftpd :$TLS_PORT), $RUNS run(s)"
+mkdir -p "$T/trash"
+for run in $(seq "$RUNS"); do
+    for op in get-r put-r; do
+        for who in $(rotate "$run" "${C9[@]}"); do
+            skipped "$who" && continue
+            case "$op" in
+                get-r)
+                    measure 9 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
+                    check_count "$T/local/got-small" "$SMALL_N"
+                    [ "$run" = 1 ] && { diff -r "$T/local/got-small" "$T/srv/small" >/dev/null || die "$who get -r: content differs"; }
+                    mv "$T/local/got-small" "$T/trash/got-small9-$who-$run" ;;
+                put-r)
+                    measure 9 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small9-$who"
+                    check_count "$T/srv/up-small9-$who" "$SMALL_N"
+                    [ "$run" = 1 ] && { diff -r "$T/srv/up-small9-$who" "$T/local/small" >/dev/null || die "$who put -r: content differs"; }
+                    mv "$T/srv/up-small9-$who" "$T/trash/up-small9-$who-$run" ;;
+            esac
+        done
+    done
+done
+rm -rf "$T/trash"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,13 @@ C2_OPS = ["get-r", "put-r"]
 # Cases 5 and 6: parallel transfers (several connections).
 C5_ORDER = ["ringftp-par", "ringftp-1", "lftp-pget", "dd"]
 C5_OPS = ["get-file", "put-file"]
-C6_ORDER = ["ringftp-par", "ringftp-par-vsftpd", "lftp-par"]
+C6_ORDER = ["ringftp-par", "ringftp-par-stream", "ringftp-par-vsftpd", "lftp-par"]
 # Case 7: FTPS (PROT P) beside sftp aes128-gcm.
 C7_ORDER = ["ringftp-tls", "ringftp-tls-1", "sftp-aes128gcm"]
 # Case 8: S3 root (moto on loopback) beside the local root and the S3 endpoint itself.
 C8_ORDER = ["ringftp-s3", "ringftp-s3-1", "curl-ringftpd-s3", "ringftp", "curl-s3"]
+# Case 9: small files over FTPS, block mode and stream mode, beside lftp over FTPS and sftp.
+C9_ORDER = ["ringftp-tls", "ringftp-tls-stream", "lftp-tls-par", "sftp-aes128gcm"]
 LABEL = {
     "ringftp-s3": "ringftp -> ringftpd on S3",
     "ringftp-s3-1": "ringftp --parallel 1 -> ringftpd on S3",
@@ -32,6 +34,8 @@ LABEL = {
     "curl-s3": "curl -> S3 endpoint (GET/PUT, storage limit)",
     "ringftp-tls": "ringftp FTPS (PROT P, --parallel 4) -> ringftpd",
     "ringftp-tls-1": "ringftp FTPS (PROT P, --parallel 1) -> ringftpd",
+    "ringftp-tls-stream": "ringftp FTPS (PROT P, --parallel 4, --no-block-mode) -> ringftpd",
+    "lftp-tls-par": "lftp FTPS (PROT P) mirror --parallel=4 -> ringftpd",
     "ringftp": "ringftp -> ringftpd",
     "sftp": "sftp (default cipher)",
     "sftp-aes128gcm": "sftp aes128-gcm",
@@ -44,6 +48,7 @@ LABEL = {
     "ringftp-par": "ringftp --parallel 4 -> ringftpd",
     "ringftp-1": "ringftp --parallel 1 -> ringftpd",
     "ringftp-par-vsftpd": "ringftp --parallel 4 -> vsftpd",
+    "ringftp-par-stream": "ringftp --parallel 4 --no-block-mode -> ringftpd",
     "lftp-pget": "lftp pget -n 4 -> ringftpd",
     "lftp-par": "lftp mirror --parallel=4 -> vsftpd",
     "dd": "dd into the served directory (same run)",
@@ -558,6 +563,19 @@ def main():
             stats, 7, C5_OPS, C7_ORDER, "mib_s", "MiB/s", ["sftp-aes128gcm"]
         ) + [""]
     md += case8(stats, params)
+    if ops_of(stats, 9):
+        md += [f"## Case 9: get -r and put -r of {small} files over FTPS, 4 in flight", ""]
+        md += [
+            (
+                "ringftp with block mode (MODE B: each worker keeps one protected data connection, "
+                "so one TLS handshake, for all its files) and with `--no-block-mode` (a new "
+                "connection and handshake per file); lftp over FTPS against the same ringftpd; "
+                "sftp with aes128-gcm."
+            ),
+            "",
+        ]
+        refs = ["ringftp-tls-stream", "lftp-tls-par", "sftp-aes128gcm"]
+        md += transfer_table(stats, 9, C2_OPS, C9_ORDER, "files_s", "files/s", refs) + [""]
     (out / "summary.md").write_text("\n".join(md))
 
 
