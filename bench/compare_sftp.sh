@@ -3,7 +3,7 @@
 # machine's limit (iperf3 over loopback), on one machine, in one run.
 #
 #   bench/compare_sftp.sh            # full run (1 GiB files, 1,000 small files, 100 clients,
-#                                    # 10,000 idle sessions, 3 runs each): 9 to 11 minutes on 2 cores
+#                                    # 10,000 idle sessions, 3 runs each): 10 to 13 minutes on 2 cores
 #   bench/compare_sftp.sh --quick    # small sizes, 1 run: under 2 minutes once built
 #
 # Options: --quick, --runs N, --out DIR (default bench/results/<date>-<host>[-quick]), --keep
