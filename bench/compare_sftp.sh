@@ -607,32 +607,45 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Case 2: get -r and put -r of many small files.
 # ---------------------------------------------------------------------------------------------
+# Cases 2, 6 and 9: get -r of the served small files and put -r of the local ones by each
+# contender, every copy checked (its file count; in run 1 its content) and then moved aside,
+# never deleted, until the temp dir goes at the end: right after thousands of deletions, ext4
+# spends ~0.7 ms in every file creation skipping recently freed inodes (recently_deleted() in
+# find_inode_bit, seen with perf), which would time the bench's own cleanup instead of the
+# contenders (and, deleted at the end of one case, the first contenders of the next).
+check_tree() { # copy original run
+    check_count "$1" "$SMALL_N"
+    [ "$3" = 1 ] || return 0
+    diff -r "$1" "$2" >/dev/null || die "$1: content differs from $2"
+}
+small_files() { # case contenders...
+    local c=$1 run op who dest
+    shift
+    mkdir -p "$T/trash"
+    for run in $(seq "$RUNS"); do
+        for op in get-r put-r; do
+            for who in $(rotate "$run" "$@"); do
+                skipped "$who" && continue
+                case "$op" in
+                    get-r)
+                        dest="$T/local/got-small"
+                        measure "$c" "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$dest" small
+                        check_tree "$dest" "$T/srv/small" "$run"
+                        mv "$dest" "$T/trash/got-small$c-$who-$run" ;;
+                    put-r)
+                        dest="$T/srv/up-small$c-$who"
+                        measure "$c" "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small$c-$who"
+                        check_tree "$dest" "$T/local/small" "$run"
+                        mv "$dest" "$T/trash/up-small$c-$who-$run" ;;
+                esac
+            done
+        done
+    done
+}
 if want_case 2; then
 C2=(ringftp sftp lftp)
 log "case 2: $SMALL_N x $SMALL_KIB KiB get -r/put -r, $RUNS run(s)"
-# Each copy is moved aside, not deleted, until the end of the case: right after thousands of
-# deletions, ext4 spends ~0.7 ms in every file creation skipping recently freed inodes
-# (recently_deleted() in find_inode_bit, seen with perf), which would time the bench's own
-# cleanup instead of the contenders. Every contender gets the same treatment.
-mkdir -p "$T/trash"
-for run in $(seq "$RUNS"); do
-    for op in get-r put-r; do
-        for who in $(rotate "$run" "${C2[@]}"); do
-            skipped "$who" && continue
-            case "$op" in
-                get-r)
-                    measure 2 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
-                    check_count "$T/local/got-small" "$SMALL_N"
-                    mv "$T/local/got-small" "$T/trash/got-small-$who-$run" ;;
-                put-r)
-                    measure 2 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small-$who"
-                    check_count "$T/srv/up-small-$who" "$SMALL_N"
-                    mv "$T/srv/up-small-$who" "$T/trash/up-small-$who-$run" ;;
-            esac
-        done
-    done
-done
-rm -rf "$T/trash"
+small_files 2 "${C2[@]}"
 
 fi
 
@@ -722,25 +735,7 @@ fi
 if want_case 6; then
 C6=(ringftp-par ringftp-par-stream ringftp-par-vsftpd lftp-par)
 log "case 6: $SMALL_N x $SMALL_KIB KiB get -r/put -r, 4 in flight, $RUNS run(s)"
-mkdir -p "$T/trash"
-for run in $(seq "$RUNS"); do
-    for op in get-r put-r; do
-        for who in $(rotate "$run" "${C6[@]}"); do
-            skipped "$who" && continue
-            case "$op" in
-                get-r)
-                    measure 6 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
-                    check_count "$T/local/got-small" "$SMALL_N"
-                    mv "$T/local/got-small" "$T/trash/got-small6-$who-$run" ;;
-                put-r)
-                    measure 6 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small6-$who"
-                    check_count "$T/srv/up-small6-$who" "$SMALL_N"
-                    mv "$T/srv/up-small6-$who" "$T/trash/up-small6-$who-$run" ;;
-            esac
-        done
-    done
-done
-rm -rf "$T/trash"
+small_files 6 "${C6[@]}"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -879,27 +874,7 @@ fi
 if want_case 9; then
 C9=(ringftp-tls ringftp-tls-stream lftp-tls-par sftp-aes128gcm)
 log "case 9: $SMALL_N x $SMALL_KIB KiB get -r/put -r over TLS (ringftpd :$TLS_PORT), $RUNS run(s)"
-mkdir -p "$T/trash"
-for run in $(seq "$RUNS"); do
-    for op in get-r put-r; do
-        for who in $(rotate "$run" "${C9[@]}"); do
-            skipped "$who" && continue
-            case "$op" in
-                get-r)
-                    measure 9 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" getr "$T/local/got-small" small
-                    check_count "$T/local/got-small" "$SMALL_N"
-                    [ "$run" = 1 ] && { diff -r "$T/local/got-small" "$T/srv/small" >/dev/null || die "$who get -r: content differs"; }
-                    mv "$T/local/got-small" "$T/trash/got-small9-$who-$run" ;;
-                put-r)
-                    measure 9 "$who" "$op" "$run" "$SMALL_BYTES" "$SMALL_N" -- run_client "$who" putr "$T/local/small" "up-small9-$who"
-                    check_count "$T/srv/up-small9-$who" "$SMALL_N"
-                    [ "$run" = 1 ] && { diff -r "$T/srv/up-small9-$who" "$T/local/small" >/dev/null || die "$who put -r: content differs"; }
-                    mv "$T/srv/up-small9-$who" "$T/trash/up-small9-$who-$run" ;;
-            esac
-        done
-    done
-done
-rm -rf "$T/trash"
+small_files 9 "${C9[@]}"
 fi
 
 # ---------------------------------------------------------------------------------------------
