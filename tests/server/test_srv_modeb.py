@@ -463,15 +463,7 @@ def tls_server(tmp_path_factory):
 
 def test_prot_p_keeps_one_tls_session_across_files(tls_server):
     ctx = tls_client_context()
-    ctl = socket.create_connection((tls_server.host, tls_server.port), timeout=30)
-    raw = Raw.__new__(Raw)
-    raw.sock, raw.buf = ctl, b""
-    assert raw.reply()[0] == 220
-    assert raw.cmd("AUTH TLS")[0] == 234
-    raw.sock = ctx.wrap_socket(ctl, server_hostname=tls_server.host)
-    raw.login("alice")
-    for line, code in (("PBSZ 0", 200), ("PROT P", 200), ("TYPE I", 200), ("MODE B", 200)):
-        assert raw.cmd(line)[0] == code, line
+    raw = ftps_raw(tls_server, ctx)
     files = {f"tls{n}.bin": os.urandom(n) for n in (0, 1, 70_000, 2 * MIB)}
     code, text = raw.cmd("EPSV")
     port = int(re.search(r"\(\|\|\|(\d+)\|\)", text).group(1))
