@@ -158,16 +158,20 @@ def read_blocks(f) -> bytes | None:
 
 class BreakingServer:
     """A minimal FTP server (no TLS) that speaks MODE B and keeps the data
-    connection, but breaks it on every `every`-th transfer, in one of three
+    connection, but breaks it on every `every`-th transfer, in one of four
     ways: `close` (closes it after the 250, as if it timed out), `refuse`
-    (answers the next transfer on it with 425) or `dead` (answers 125 on it,
-    then finds it gone: closes it at once and answers 426)."""
+    (answers the next transfer on it with 425), `dead` (answers 125 on it,
+    then finds it gone: closes it at once and answers 426) or `cut` (a
+    download sends half of its file, closes before the EOF block and answers
+    426, as a server whose disk read failed mid-file; the file names it cut
+    are in `cut_names`)."""
 
     def __init__(self, files: dict[str, bytes], how: str, every: int = 5):
         self.files, self.how, self.every = files, how, every
         self.uploads: dict[str, bytes] = {}
         self.log: list[str] = []
         self.broken = 0
+        self.cut_names: list[str] = []
         self.lsock = socket.create_server(("127.0.0.1", 0))
         self.port = self.lsock.getsockname()[1]
         self.stopped = False
@@ -229,6 +233,7 @@ class BreakingServer:
                 break
             elif verb in ("MLSD", "RETR", "STOR"):
                 fresh = data is None
+                broken = False
                 if fresh:
                     if listener is None:
                         say("425 no data connection")
@@ -265,6 +270,13 @@ class BreakingServer:
                     payload = self.files.get(name, b"")
                 else:
                     payload = None
+                if self.how == "cut" and broken and verb == "RETR" and mode == "B":
+                    self.cut_names.append(name)
+                    data.sendall(frame(payload)[: 3 + len(payload) // 2])
+                    data.close()
+                    data = None
+                    say("426 Failure reading the file; transfer aborted.")
+                    continue
                 if mode == "B":
                     if payload is not None:
                         data.sendall(frame(payload))
@@ -325,5 +337,33 @@ def test_a_broken_kept_connection_is_retried_on_a_new_one(fixture_trees, how):
         assert "MODE" in fake.log
         assert fake.broken >= 2, fake.log
         assert fake.log.count("EPSV") <= N_FAKE, " ".join(fake.log)
+    finally:
+        fake.close()
+
+
+def test_a_download_cut_before_the_eof_block_fails_that_file_only(fixture_trees):
+    """docs/edge-cases.md, "Block-mode download that closes before the EOF
+    block": that file is an error (not retried: bytes had come) and keeps what
+    came; the kept connection is dropped and the other files arrive whole."""
+    files = {f"/d/f{i:02}": os.urandom(4096 + i) for i in range(N_FAKE)}
+    fake = BreakingServer(files, "cut", every=7)
+    try:
+        (fixture_trees.base / "no_hosts").touch()
+        ftp = type("S", (), {"host": "127.0.0.1", "port": fake.port, "user": "u", "password": "p", "fingerprint": None})
+        client = Client(ringftp_bin(), ftp, fixture_trees)
+        proc = batch(client, "get -r /d got", args=("--parallel", "2"))
+        assert fake.cut_names, fake.log
+        assert proc.returncode == 1, (proc.stdout, proc.stderr)
+        got = fixture_trees.local / "got"
+        for name, data in files.items():
+            local = got / name[3:]
+            if name in fake.cut_names:
+                assert f"Download of file {name} to ".encode() in proc.stderr, proc.stderr
+                assert len(local.read_bytes()) < len(data)
+                assert data.startswith(local.read_bytes()), name
+            else:
+                assert local.read_bytes() == data, name
+        # Each cut dropped its connection: the next file there opened a new one.
+        assert fake.log.count("EPSV") >= 2 + len(fake.cut_names) - 1, fake.log
     finally:
         fake.close()
