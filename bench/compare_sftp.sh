@@ -423,14 +423,20 @@ run_client() { # contender direction local remote
                 *) die "curl has no recursive transfer" ;;
             esac
             ;;
-        lftp | lftp-pget | lftp-par)
+        lftp | lftp-pget | lftp-par | lftp-tls-par)
             # lftp -> vsftpd; lftp-pget: pget -n 4 -> ringftpd (case 5, the same server as
-            # ringftp's segments); lftp-par: mirror --parallel=4 -> vsftpd (case 6).
-            local s="$T/etc/lftp.script" port=$FTP_PORT par=""
+            # ringftp's segments); lftp-par: mirror --parallel=4 -> vsftpd (case 6);
+            # lftp-tls-par: mirror --parallel=4 over FTPS (AUTH TLS, PROT P) -> the
+            # ringftpd --tls required of case 9 (its self-signed certificate not verified).
+            local s="$T/etc/lftp.script" port=$FTP_PORT par="" tls="set ftp:ssl-allow no"
             [ "$who" = lftp-pget ] && port=$RING_PORT
             [ "$who" = lftp-par ] && par="--parallel=4"
+            if [ "$who" = lftp-tls-par ]; then
+                port=$TLS_PORT par="--parallel=4"
+                tls="set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no"
+            fi
             {
-                echo "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-allow no"
+                echo "set cmd:fail-exit yes; set net:max-retries 1; $tls"
                 echo "set ftp:passive-mode yes; set xfer:clobber yes; set cmd:interactive no"
                 echo "open -u $BENCH_USER,$PASSWORD -p $port 127.0.0.1"
                 case "$who:$dir" in
@@ -460,24 +466,6 @@ run_client() { # contender direction local remote
             esac
             "$RINGFTP" -P "$TLS_PORT" --parallel "$n" "${mode[@]}" -o "UserKnownHostsFile=$T/etc/known_hosts" \
                 -o StrictHostKeyChecking=accept-new --netrc-file "$T/etc/netrc" -b "$b" "$BENCH_USER@127.0.0.1"
-            ;;
-        lftp-tls-par)
-            # Case 9: lftp mirror --parallel=4 over FTPS (AUTH TLS, PROT P) against the same
-            # ringftpd --tls required (its self-signed certificate is not verified).
-            local s="$T/etc/lftp-tls.script"
-            {
-                echo "set cmd:fail-exit yes; set net:max-retries 1; set ftp:ssl-force yes"
-                echo "set ftp:ssl-protect-data yes; set ssl:verify-certificate no"
-                echo "set ftp:passive-mode yes; set xfer:clobber yes; set cmd:interactive no"
-                echo "open -u $BENCH_USER,$PASSWORD -p $TLS_PORT 127.0.0.1"
-                case "$dir" in
-                    getr) echo "mirror --parallel=4 $rem $loc" ;;
-                    putr) echo "mirror -R --parallel=4 $loc $rem" ;;
-                    *) die "lftp-tls-par only mirrors" ;;
-                esac
-            } >"$s"
-            chmod 600 "$s"
-            lftp -f "$s"
             ;;
         ringftp-s3 | ringftp-s3-1)
             # Case 8: ringftp (default streams; -1: --parallel 1) -> the ringftpd whose root is

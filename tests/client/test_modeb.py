@@ -313,15 +313,19 @@ class BreakingServer:
 N_FAKE = 20
 
 
+def fake_client(fixture_trees, fake: BreakingServer) -> Client:
+    """The real ringftp, pointed at the fake (no TLS, no known hosts)."""
+    (fixture_trees.base / "no_hosts").touch()
+    ftp = type("S", (), {"host": "127.0.0.1", "port": fake.port, "user": "u", "password": "p", "fingerprint": None})
+    return Client(ringftp_bin(), ftp, fixture_trees)
+
+
 @pytest.mark.parametrize("how", ["close", "refuse", "dead"])
 def test_a_broken_kept_connection_is_retried_on_a_new_one(fixture_trees, how):
     files = {f"/d/f{i:02}": os.urandom(4096 + i) for i in range(N_FAKE)}
     fake = BreakingServer(files, how)
     try:
-        kh = fixture_trees.base / "no_hosts"
-        kh.touch()
-        ftp = type("S", (), {"host": "127.0.0.1", "port": fake.port, "user": "u", "password": "p", "fingerprint": None})
-        client = Client(ringftp_bin(), ftp, fixture_trees)
+        client = fake_client(fixture_trees, fake)
         up = fixture_trees.local / "up"
         up.mkdir()
         for i in range(N_FAKE):
@@ -348,9 +352,7 @@ def test_a_download_cut_before_the_eof_block_fails_that_file_only(fixture_trees)
     files = {f"/d/f{i:02}": os.urandom(4096 + i) for i in range(N_FAKE)}
     fake = BreakingServer(files, "cut", every=7)
     try:
-        (fixture_trees.base / "no_hosts").touch()
-        ftp = type("S", (), {"host": "127.0.0.1", "port": fake.port, "user": "u", "password": "p", "fingerprint": None})
-        client = Client(ringftp_bin(), ftp, fixture_trees)
+        client = fake_client(fixture_trees, fake)
         proc = batch(client, "get -r /d got", args=("--parallel", "2"))
         assert fake.cut_names, fake.log
         assert proc.returncode == 1, (proc.stdout, proc.stderr)
